@@ -1,0 +1,96 @@
+// swift-tools-version:6.2
+import Foundation
+import PackageDescription
+
+/// Benchmarks pull in ordo-one/benchmark and its malloc interposer; they stay out of the default
+/// build and are switched on with `LINEAR_OAUTH_BENCHMARKS=1` (see README, "Benchmarks").
+let benchmarksEnabled = ProcessInfo.processInfo.environment["LINEAR_OAUTH_BENCHMARKS"] == "1"
+
+var package = Package(
+    name: "LinearOAuth",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "LinearOAuth", targets: ["LinearOAuth"]),
+        .library(name: "LinearOAuthPostgres", targets: ["LinearOAuthPostgres"]),
+        .library(name: "LinearOAuthSQLite", targets: ["LinearOAuthSQLite"]),
+        .executable(name: "linear-oauth", targets: ["linear-oauth"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
+        .package(url: "https://github.com/vapor/sqlite-nio.git", from: "1.13.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+    ],
+    targets: [
+        .target(
+            name: "LinearOAuth",
+            dependencies: [
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "LinearOAuthPostgres",
+            dependencies: [
+                "LinearOAuth",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ]
+        ),
+        .target(
+            name: "LinearOAuthSQLite",
+            dependencies: [
+                "LinearOAuth",
+                .product(name: "SQLiteNIO", package: "sqlite-nio"),
+            ]
+        ),
+        .executableTarget(
+            name: "linear-oauth",
+            dependencies: [
+                "LinearOAuth",
+                "LinearOAuthPostgres",
+                "LinearOAuthSQLite",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        /// A helper process for the cross-process tests (holds a refresh lock on command).
+        .executableTarget(
+            name: "linear-oauth-test-helper",
+            dependencies: ["LinearOAuth", "LinearOAuthPostgres", "LinearOAuthSQLite"],
+            path: "Tests/Helper"
+        ),
+        /// Test support shared by the tests and the benchmarks: a throwaway PostgreSQL cluster,
+        /// temporary SQLite files, child processes.
+        .target(
+            name: "LinearOAuthTestSupport",
+            dependencies: ["LinearOAuth", "LinearOAuthPostgres", "LinearOAuthSQLite"],
+            path: "Tests/Support"
+        ),
+        .testTarget(
+            name: "LinearOAuthTests",
+            dependencies: [
+                "LinearOAuth", "LinearOAuthPostgres", "LinearOAuthSQLite", "LinearOAuthTestSupport",
+                "linear-oauth", "linear-oauth-test-helper",
+            ]
+        ),
+    ]
+)
+
+if benchmarksEnabled {
+    package.dependencies.append(
+        .package(url: "https://github.com/ordo-one/benchmark.git", from: "1.38.1", traits: ["MallocInterposer"])
+    )
+    package.targets.append(
+        .executableTarget(
+            name: "StoreBenchmarks",
+            dependencies: [
+                "LinearOAuth", "LinearOAuthPostgres", "LinearOAuthSQLite", "LinearOAuthTestSupport",
+                .product(name: "Benchmark", package: "benchmark"),
+            ],
+            path: "Benchmarks/StoreBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        )
+    )
+}

@@ -1,0 +1,168 @@
+import Crypto
+import Foundation
+
+/// The column a sealed token belongs to; part of the associated data, so a value moved to the
+/// other column fails to open.
+public enum TokenColumn: String, Sendable, CaseIterable {
+    case accessToken = "access_token"
+    case refreshToken = "refresh_token"
+}
+
+/// The encryption keys: the active key seals, every key opens.
+///
+/// Each value is sealed with AES-256-GCM under a fresh random 96-bit nonce. The stored form is
+/// `version (1 byte, 0x01) | key id length (1 byte) | key id (UTF-8) | nonce (12) | ciphertext | tag (16)`,
+/// so a value names the key that opens it and keys can change without guessing. The associated
+/// data binds the value to its organization, its column and its key id.
+public struct KeyRing: Sendable, CustomStringConvertible {
+    /// The stored-format version this build writes and reads.
+    public static let formatVersion: UInt8 = 1
+    static let nonceLength = 12
+    static let tagLength = 16
+
+    /// The id of the key that seals new values.
+    public let activeKeyID: String
+    /// Every key id in the ring, the active one first.
+    public let keyIDs: [String]
+    private let keys: [String: SymmetricKey]
+
+    /// Creates a ring from keys in order; the first one is active.
+    /// - Parameter keys: `(id, 32-byte key)` pairs.
+    public init(keys: [(id: String, key: SymmetricKey)]) throws(KeyRingError) {
+        guard let first = keys.first else { throw .noKeysConfigured }
+        var byID: [String: SymmetricKey] = [:]
+        for (position, entry) in keys.enumerated() {
+            guard KeyRing.isValidKeyID(entry.id) else { throw .invalidKeyID(position: position + 1) }
+            guard entry.key.bitCount == 256 else {
+                throw .wrongKeyLength(keyID: entry.id, byteCount: entry.key.bitCount / 8)
+            }
+            guard byID.updateValue(entry.key, forKey: entry.id) == nil else { throw .duplicateKeyID(entry.id) }
+        }
+        self.activeKeyID = first.id
+        self.keyIDs = keys.map(\.id)
+        self.keys = byID
+    }
+
+    public var description: String { "KeyRing(active: \(activeKeyID), keys: \(keyIDs.joined(separator: ",")))" }
+
+    /// Whether `id` can name a key: 1 to 64 of `A-Z a-z 0-9 . _ -`.
+    public static func isValidKeyID(_ id: String) -> Bool {
+        !id.isEmpty && id.utf8.count <= 64
+            && id.utf8.allSatisfy { byte in
+                (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A)
+                    || byte == 0x2E || byte == 0x5F || byte == 0x2D
+            }
+    }
+
+    /// Seals `plaintext` under the active key for one organization's column.
+    public func seal(_ plaintext: String, organizationID: String, column: TokenColumn) throws -> [UInt8] {
+        let key = keys[activeKeyID]!
+        let idBytes = Array(activeKeyID.utf8)
+        let aad = Self.associatedData(organizationID: organizationID, column: column, keyID: idBytes)
+        let box = try AES.GCM.seal(Array(plaintext.utf8), using: key, nonce: AES.GCM.Nonce(), authenticating: aad)
+        var out: [UInt8] = []
+        out.reserveCapacity(2 + idBytes.count + Self.nonceLength + box.ciphertext.count + Self.tagLength)
+        out.append(Self.formatVersion)
+        out.append(UInt8(idBytes.count))
+        out.append(contentsOf: idBytes)
+        box.nonce.withUnsafeBytes { out.append(contentsOf: $0) }
+        out.append(contentsOf: box.ciphertext)
+        out.append(contentsOf: box.tag)
+        return out
+    }
+
+    /// Opens a value sealed for `organizationID`'s `column`.
+    /// - Throws: ``TokenDecryptionError`` naming the organization (and key id or column), never the bytes.
+    public func open(_ sealed: [UInt8], organizationID: String, column: TokenColumn) throws(TokenDecryptionError) -> String {
+        let parts = try Self.parse(sealed, organizationID: organizationID, column: column)
+        guard let key = keys[parts.keyID] else {
+            throw .unknownKeyID(organizationID: organizationID, keyID: parts.keyID)
+        }
+        let aad = Self.associatedData(
+            organizationID: organizationID, column: column, keyID: Array(parts.keyID.utf8))
+        do {
+            let box = try AES.GCM.SealedBox(
+                nonce: AES.GCM.Nonce(data: sealed[parts.nonce]),
+                ciphertext: sealed[parts.ciphertext],
+                tag: sealed[parts.tag])
+            let plaintext = try AES.GCM.open(box, using: key, authenticating: aad)
+            guard let string = String(validating: plaintext, as: UTF8.self) else {
+                throw TokenDecryptionError.authenticationFailed(organizationID: organizationID, column: column)
+            }
+            return string
+        } catch {
+            throw .authenticationFailed(organizationID: organizationID, column: column)
+        }
+    }
+
+    /// The key id a sealed value names, without opening it.
+    public static func keyID(of sealed: [UInt8], organizationID: String, column: TokenColumn) throws(TokenDecryptionError) -> String {
+        try parse(sealed, organizationID: organizationID, column: column).keyID
+    }
+
+    /// Whether the ring holds a key with this id.
+    public func contains(keyID: String) -> Bool { keys[keyID] != nil }
+
+    private struct Parts {
+        var keyID: String
+        var nonce: Range<Int>
+        var ciphertext: Range<Int>
+        var tag: Range<Int>
+    }
+
+    private static func parse(_ sealed: [UInt8], organizationID: String, column: TokenColumn) throws(TokenDecryptionError) -> Parts {
+        guard sealed.count >= 2, sealed[0] == formatVersion else {
+            throw .malformed(organizationID: organizationID, column: column)
+        }
+        let idLength = Int(sealed[1])
+        let nonceStart = 2 + idLength
+        let tagStart = sealed.count - tagLength
+        guard idLength > 0, tagStart >= nonceStart + nonceLength,
+            let keyID = String(validating: sealed[2..<nonceStart], as: UTF8.self)
+        else {
+            throw .malformed(organizationID: organizationID, column: column)
+        }
+        return Parts(
+            keyID: keyID,
+            nonce: nonceStart..<(nonceStart + nonceLength),
+            ciphertext: (nonceStart + nonceLength)..<tagStart,
+            tag: tagStart..<sealed.count)
+    }
+
+    /// Length-prefixed fields, so no organization id can be crafted to collide with another's.
+    static func associatedData(organizationID: String, column: TokenColumn, keyID: [UInt8]) -> [UInt8] {
+        var aad: [UInt8] = []
+        aad.reserveCapacity(32 + organizationID.utf8.count + keyID.count)
+        func field<C: Collection<UInt8>>(_ bytes: C) {
+            let count = UInt32(bytes.count)
+            aad.append(contentsOf: [UInt8(count >> 24), UInt8((count >> 16) & 0xFF), UInt8((count >> 8) & 0xFF), UInt8(count & 0xFF)])
+            aad.append(contentsOf: bytes)
+        }
+        field("linear-oauth/v1".utf8)
+        field(organizationID.utf8)
+        field(column.rawValue.utf8)
+        field(keyID)
+        return aad
+    }
+}
+
+extension KeyRing {
+    /// Seals both tokens of an installation under the active key.
+    public func seal(_ installation: Installation) throws -> SealedInstallation {
+        var metadata = installation.metadata
+        metadata.keyID = activeKeyID
+        return SealedInstallation(
+            metadata: metadata,
+            accessToken: try seal(installation.accessToken.value, organizationID: metadata.organizationID, column: .accessToken),
+            refreshToken: try seal(installation.refreshToken.value, organizationID: metadata.organizationID, column: .refreshToken))
+    }
+
+    /// Opens both tokens of a stored installation.
+    public func open(_ sealed: SealedInstallation) throws(TokenDecryptionError) -> Installation {
+        let organizationID = sealed.metadata.organizationID
+        return Installation(
+            metadata: sealed.metadata,
+            accessToken: Secret(try open(sealed.accessToken, organizationID: organizationID, column: .accessToken)),
+            refreshToken: Secret(try open(sealed.refreshToken, organizationID: organizationID, column: .refreshToken)))
+    }
+}

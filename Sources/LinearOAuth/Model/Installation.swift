@@ -1,0 +1,139 @@
+import Foundation
+
+/// Whether an installation's grant still works.
+public enum InstallationStatus: String, Sendable, Codable, CaseIterable {
+    /// The tokens can be used and refreshed.
+    case active
+    /// Linear refused the refresh token (`invalid_grant`): a workspace admin must install the app again.
+    case reauthorizationRequired = "reauthorization_required"
+}
+
+/// Everything stored about an installation except its tokens: safe to list, print and serialize.
+public struct InstallationMetadata: Sendable, Equatable, Codable {
+    /// The Linear organization (workspace) id; one installation per organization.
+    public var organizationID: String
+    /// The app's own user id in that workspace (`viewer.id` of an `actor=app` token).
+    public var appUserID: String
+    /// When the access token expires.
+    public var expiresAt: Date
+    /// The scopes Linear granted.
+    public var scopes: [String]
+    /// The status of the grant.
+    public var status: InstallationStatus
+    /// The id of the key the tokens are encrypted under (set by the store on write).
+    public var keyID: String
+    /// When the tokens were last refreshed, if ever.
+    public var lastRefreshAt: Date?
+    /// A short code for the last refresh failure (never a token).
+    public var lastError: String?
+    /// Refresh failures since the last success.
+    public var refreshFailures: Int
+    /// When the row was created (kept by the store across re-installs).
+    public var createdAt: Date
+    /// When the row was last written (set by the store on write).
+    public var updatedAt: Date
+
+    /// Creates metadata; the store sets `keyID`, `createdAt` and `updatedAt` when it writes.
+    public init(
+        organizationID: String,
+        appUserID: String,
+        expiresAt: Date,
+        scopes: [String] = [],
+        status: InstallationStatus = .active,
+        keyID: String = "",
+        lastRefreshAt: Date? = nil,
+        lastError: String? = nil,
+        refreshFailures: Int = 0,
+        createdAt: Date = Date(),
+        updatedAt: Date = Date()
+    ) {
+        self.organizationID = organizationID
+        self.appUserID = appUserID
+        self.expiresAt = expiresAt
+        self.scopes = scopes
+        self.status = status
+        self.keyID = keyID
+        self.lastRefreshAt = lastRefreshAt
+        self.lastError = lastError
+        self.refreshFailures = refreshFailures
+        self.createdAt = createdAt
+        self.updatedAt = updatedAt
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case organizationID = "organization_id"
+        case appUserID = "app_user_id"
+        case expiresAt = "expires_at"
+        case scopes
+        case status
+        case keyID = "key_id"
+        case lastRefreshAt = "last_refresh_at"
+        case lastError = "last_error"
+        case refreshFailures = "refresh_failures"
+        case createdAt = "created_at"
+        case updatedAt = "updated_at"
+    }
+}
+
+/// One workspace's installation with its tokens decrypted. Only ever in memory.
+@dynamicMemberLookup
+public struct Installation: Sendable, Equatable {
+    /// The non-secret part.
+    public var metadata: InstallationMetadata
+    /// The current access token.
+    public var accessToken: Secret
+    /// The current refresh token (Linear rotates it on every refresh).
+    public var refreshToken: Secret
+
+    /// Creates an installation from its metadata and tokens.
+    public init(metadata: InstallationMetadata, accessToken: Secret, refreshToken: Secret) {
+        self.metadata = metadata
+        self.accessToken = accessToken
+        self.refreshToken = refreshToken
+    }
+
+    /// Creates a new, active installation.
+    public init(
+        organizationID: String,
+        appUserID: String,
+        accessToken: Secret,
+        refreshToken: Secret,
+        expiresAt: Date,
+        scopes: [String] = []
+    ) {
+        self.init(
+            metadata: InstallationMetadata(
+                organizationID: organizationID, appUserID: appUserID, expiresAt: expiresAt, scopes: scopes),
+            accessToken: accessToken,
+            refreshToken: refreshToken
+        )
+    }
+
+    public subscript<Value>(dynamicMember keyPath: WritableKeyPath<InstallationMetadata, Value>) -> Value {
+        get { metadata[keyPath: keyPath] }
+        set { metadata[keyPath: keyPath] = newValue }
+    }
+}
+
+/// An installation as the store keeps it: metadata in the clear, tokens sealed by a ``KeyRing``.
+@dynamicMemberLookup
+public struct SealedInstallation: Sendable, Equatable {
+    /// The non-secret part; `keyID` names the key both tokens are sealed under.
+    public var metadata: InstallationMetadata
+    /// The sealed access token (see ``KeyRing`` for the format).
+    public var accessToken: [UInt8]
+    /// The sealed refresh token.
+    public var refreshToken: [UInt8]
+
+    /// Creates a sealed installation.
+    public init(metadata: InstallationMetadata, accessToken: [UInt8], refreshToken: [UInt8]) {
+        self.metadata = metadata
+        self.accessToken = accessToken
+        self.refreshToken = refreshToken
+    }
+
+    public subscript<Value>(dynamicMember keyPath: WritableKeyPath<InstallationMetadata, Value>) -> Value {
+        get { metadata[keyPath: keyPath] }
+        set { metadata[keyPath: keyPath] = newValue }
+    }
+}

@@ -1,0 +1,70 @@
+import Foundation
+
+/// Which rows a ``TokenStore/page(after:limit:matching:)`` call returns.
+public enum InstallationFilter: Sendable, Equatable {
+    /// Every row.
+    case all
+    /// Rows whose tokens are not sealed under this key (what `keys rotate` re-encrypts).
+    case notSealedUnder(keyID: String)
+    /// Active rows whose access token expires before this time (what the background refresher renews).
+    case activeExpiringBefore(Date)
+}
+
+/// The writes allowed while a refresh lock is held.
+public protocol TokenStoreTransaction: Sendable {
+    /// Writes the row (insert or replace by organization) inside the locked transaction.
+    func save(_ installation: SealedInstallation) async throws
+}
+
+/// Durable storage for sealed installations: PostgreSQL and SQLite implement it.
+///
+/// A store never sees a plaintext token; ``TokenVault`` seals and opens. Every operation is safe to
+/// call from many tasks and many processes at once.
+public protocol TokenStore: Sendable {
+    /// Applies pending migrations; safe to run concurrently and repeatedly.
+    func migrate() async throws
+
+    /// Inserts or replaces each row by organization, all in one transaction. Keeps `created_at` of
+    /// an existing row; sets `updated_at` to now.
+    func save(_ installations: [SealedInstallation]) async throws
+
+    /// The row of one organization, or `nil` if it is not installed.
+    func load(organizationID: String) async throws -> SealedInstallation?
+
+    /// Deletes one organization's row; `true` if there was one.
+    func delete(organizationID: String) async throws -> Bool
+
+    /// Metadata of every row, ordered by organization id. No token leaves the store.
+    func listMetadata() async throws -> [InstallationMetadata]
+
+    /// Up to `limit` rows matching `filter` with organization id greater than `after`, ordered by
+    /// organization id: a keyset page, stable while rows change.
+    func page(after organizationID: String?, limit: Int, matching filter: InstallationFilter) async throws
+        -> [SealedInstallation]
+
+    /// Runs `body` inside a transaction that holds `organizationID`'s refresh lock across processes,
+    /// handing it the row as it is once the lock is held. Writes made through the transaction commit
+    /// when `body` returns and roll back when it throws.
+    /// - Throws: ``TokenStoreError/lockTimeout(organizationID:)`` if the lock is not had in time.
+    func withRefreshLock<Result: Sendable>(
+        organizationID: String,
+        _ body: (SealedInstallation?, any TokenStoreTransaction) async throws -> Result
+    ) async throws -> Result
+
+    /// Re-seals one batch of rows not sealed under `keyID`, in one transaction that locks those rows:
+    /// each row is replaced by `reseal(row)` unless a concurrent writer already changed its key.
+    /// - Returns: How many rows were re-sealed; 0 when none is left.
+    func resealBatch(
+        notSealedUnder keyID: String, limit: Int, _ reseal: (SealedInstallation) throws -> SealedInstallation
+    ) async throws -> Int
+
+    /// Releases connections. The store cannot be used afterwards.
+    func close() async throws
+}
+
+extension TokenStore {
+    /// Inserts or replaces one row by organization.
+    public func save(_ installation: SealedInstallation) async throws {
+        try await save([installation])
+    }
+}

@@ -1,0 +1,362 @@
+import Foundation
+import LinearOAuth
+import Logging
+import NIOSSL
+import PostgresNIO
+
+/// The shared ``TokenStore`` for any number of processes: PostgreSQL through a `PostgresClient`
+/// connection pool. The refresh lock is the organization's row lock (`SELECT ... FOR UPDATE`) under
+/// a `lock_timeout`.
+public final class PostgresTokenStore: TokenStore {
+    /// The connection pool.
+    public let client: PostgresClient
+    /// How long a locking statement waits for another holder's row lock.
+    public let lockTimeout: Duration
+    private let logger: Logger
+    private let runTask: Task<Void, Never>
+
+    /// Connects with settings parsed from a `postgres://` URL and starts the pool.
+    /// Call ``migrate()`` before use and ``close()`` when done.
+    public convenience init(
+        settings: DatabaseURL.PostgresSettings, lockTimeout: Duration = .seconds(10), maxConnections: Int = 20,
+        logger: Logger = Logger(label: "linear-oauth.postgres")
+    ) {
+        var configuration = Self.configuration(settings)
+        configuration.options.maximumConnections = maxConnections
+        self.init(client: PostgresClient(configuration: configuration, backgroundLogger: logger), lockTimeout: lockTimeout, logger: logger)
+    }
+
+    /// Uses a client you configured; the store runs it until ``close()``.
+    public init(client: PostgresClient, lockTimeout: Duration = .seconds(10), logger: Logger = Logger(label: "linear-oauth.postgres")) {
+        self.client = client
+        self.lockTimeout = lockTimeout
+        self.logger = logger
+        self.runTask = Task { await client.run() }
+    }
+
+    /// The `PostgresClient` configuration for URL settings, with libpq's `sslmode` meanings.
+    public static func configuration(_ settings: DatabaseURL.PostgresSettings) -> PostgresClient.Configuration {
+        if let socket = settings.unixSocketPath {
+            return PostgresClient.Configuration(
+                unixSocketPath: socket, username: settings.username, password: settings.password?.value,
+                database: settings.database)
+        }
+        var tlsConfiguration = TLSConfiguration.makeClientConfiguration()
+        let tls: PostgresClient.Configuration.TLS
+        switch settings.sslMode {
+        case .disable:
+            tls = .disable
+        case .allow, .prefer:
+            tlsConfiguration.certificateVerification = .none
+            tls = .prefer(tlsConfiguration)
+        case .require:
+            tlsConfiguration.certificateVerification = .none
+            tls = .require(tlsConfiguration)
+        case .verifyCA:
+            tlsConfiguration.certificateVerification = .noHostnameVerification
+            tls = .require(tlsConfiguration)
+        case .verifyFull:
+            tls = .require(tlsConfiguration)
+        }
+        return PostgresClient.Configuration(
+            host: settings.host, port: settings.port, username: settings.username, password: settings.password?.value,
+            database: settings.database, tls: tls)
+    }
+
+    // MARK: - Migrations
+
+    /// Schema versions, in order; each runs once, in one transaction. Same meaning as SQLite's.
+    static let migrations: [(version: Int, name: String, statements: [String])] = [
+        (1, "create linear_tokens", [
+            """
+            CREATE TABLE linear_tokens (
+                id BIGSERIAL PRIMARY KEY,
+                organization_id TEXT NOT NULL UNIQUE,
+                app_user_id TEXT NOT NULL,
+                access_token BYTEA NOT NULL,
+                refresh_token BYTEA NOT NULL,
+                expires_at TIMESTAMPTZ NOT NULL,
+                scopes TEXT NOT NULL DEFAULT '',
+                key_id TEXT NOT NULL,
+                status TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'reauthorization_required')),
+                last_refresh_at TIMESTAMPTZ,
+                last_error TEXT,
+                refresh_failures INTEGER NOT NULL DEFAULT 0,
+                created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+                updated_at TIMESTAMPTZ NOT NULL DEFAULT now()
+            )
+            """,
+            "CREATE INDEX linear_tokens_key_id ON linear_tokens (key_id)",
+            "CREATE INDEX linear_tokens_status_expires_at ON linear_tokens (status, expires_at)",
+        ]),
+    ]
+
+    /// Serializes concurrent migrators across processes (an arbitrary, fixed advisory lock key).
+    static let migrationLockKey: Int64 = 0x4C_494E_4F41_5554
+
+    public func migrate() async throws {
+        try await transaction(organizationID: nil) { connection in
+            try await connection.query("SELECT pg_advisory_xact_lock(\(Self.migrationLockKey))", logger: self.logger)
+            try await connection.query("""
+                CREATE TABLE IF NOT EXISTS linear_oauth_schema_migrations (
+                    version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())
+                """, logger: self.logger)
+            var current = 0
+            for try await version in try await connection.query(
+                "SELECT COALESCE(MAX(version), 0) FROM linear_oauth_schema_migrations", logger: self.logger
+            ).decode(Int.self) {
+                current = version
+            }
+            let latest = Self.migrations.last!.version
+            guard current <= latest else {
+                throw TokenStoreError.schemaTooNew(databaseVersion: current, supportedVersion: latest)
+            }
+            for migration in Self.migrations where migration.version > current {
+                for statement in migration.statements {
+                    try await connection.query(PostgresQuery(unsafeSQL: statement), logger: self.logger)
+                }
+                try await connection.query(
+                    "INSERT INTO linear_oauth_schema_migrations (version, name) VALUES (\(migration.version), \(migration.name))",
+                    logger: self.logger)
+            }
+        }
+    }
+
+    // MARK: - TokenStore
+
+    static let columns = """
+        organization_id, app_user_id, access_token, refresh_token, expires_at, scopes, key_id, status, \
+        last_refresh_at, last_error, refresh_failures, created_at, updated_at
+        """
+    static let metadataColumns = """
+        organization_id, app_user_id, expires_at, scopes, key_id, status, \
+        last_refresh_at, last_error, refresh_failures, created_at, updated_at
+        """
+
+    public func save(_ installations: [SealedInstallation]) async throws {
+        guard !installations.isEmpty else { return }
+        try await transaction(organizationID: nil) { connection in
+            for installation in installations { try await self.upsert(installation, on: connection) }
+        }
+    }
+
+    public func load(organizationID: String) async throws -> SealedInstallation? {
+        try await run(organizationID: nil) {
+            try await self.client.query(
+                "SELECT \(unescaped: Self.columns) FROM linear_tokens WHERE organization_id = \(organizationID)",
+                logger: self.logger
+            ).collect().first.map(Self.decodeSealed)
+        }
+    }
+
+    public func delete(organizationID: String) async throws -> Bool {
+        try await run(organizationID: nil) {
+            !(try await self.client.query(
+                "DELETE FROM linear_tokens WHERE organization_id = \(organizationID) RETURNING organization_id",
+                logger: self.logger
+            ).collect().isEmpty)
+        }
+    }
+
+    public func listMetadata() async throws -> [InstallationMetadata] {
+        try await run(organizationID: nil) {
+            try await self.client.query(
+                "SELECT \(unescaped: Self.metadataColumns) FROM linear_tokens ORDER BY organization_id", logger: self.logger
+            ).collect().map(Self.decodeMetadata)
+        }
+    }
+
+    public func page(after organizationID: String?, limit: Int, matching filter: InstallationFilter) async throws
+        -> [SealedInstallation]
+    {
+        let after = organizationID ?? ""
+        let query: PostgresQuery
+        switch filter {
+        case .all:
+            query = """
+                SELECT \(unescaped: Self.columns) FROM linear_tokens WHERE organization_id > \(after)
+                ORDER BY organization_id LIMIT \(limit)
+                """
+        case .notSealedUnder(let keyID):
+            query = """
+                SELECT \(unescaped: Self.columns) FROM linear_tokens WHERE organization_id > \(after) AND key_id <> \(keyID)
+                ORDER BY organization_id LIMIT \(limit)
+                """
+        case .activeExpiringBefore(let date):
+            query = """
+                SELECT \(unescaped: Self.columns) FROM linear_tokens
+                WHERE organization_id > \(after) AND status = 'active' AND expires_at < \(date)
+                ORDER BY organization_id LIMIT \(limit)
+                """
+        }
+        return try await run(organizationID: nil) {
+            try await self.client.query(query, logger: self.logger).collect().map(Self.decodeSealed)
+        }
+    }
+
+    private struct Transaction: TokenStoreTransaction, @unchecked Sendable {
+        // Used only inside the locked body, on the task that runs it.
+        let connection: PostgresConnection
+        let organizationID: String
+        let store: PostgresTokenStore
+
+        func save(_ installation: SealedInstallation) async throws {
+            precondition(installation.organizationID == organizationID, "a refresh lock writes only its own organization")
+            do {
+                try await store.upsert(installation, on: connection)
+            } catch {
+                throw PostgresTokenStore.mapError(error, organizationID: organizationID)
+            }
+        }
+    }
+
+    public func withRefreshLock<Result: Sendable>(
+        organizationID: String,
+        _ body: (SealedInstallation?, any TokenStoreTransaction) async throws -> Result
+    ) async throws -> Result {
+        try await transaction(organizationID: organizationID) { connection in
+            let row = try await connection.query(
+                "SELECT \(unescaped: Self.columns) FROM linear_tokens WHERE organization_id = \(organizationID) FOR UPDATE",
+                logger: self.logger
+            ).collect().first.map(Self.decodeSealed)
+            return try await body(row, Transaction(connection: connection, organizationID: organizationID, store: self))
+        }
+    }
+
+    public func resealBatch(
+        notSealedUnder keyID: String, limit: Int, _ reseal: (SealedInstallation) throws -> SealedInstallation
+    ) async throws -> Int {
+        try await transaction(organizationID: nil) { connection in
+            // FOR UPDATE waits for a refresh holding a row; READ COMMITTED then re-checks the
+            // condition, so a row the refresh already sealed under the new key drops out.
+            let rows = try await connection.query(
+                """
+                SELECT \(unescaped: Self.columns) FROM linear_tokens WHERE key_id <> \(keyID)
+                ORDER BY organization_id LIMIT \(limit) FOR UPDATE
+                """,
+                logger: self.logger
+            ).collect().map(Self.decodeSealed)
+            for row in rows {
+                let resealed = try reseal(row)
+                try await connection.query(
+                    """
+                    UPDATE linear_tokens SET access_token = \(ByteBuffer(bytes: resealed.accessToken)),
+                        refresh_token = \(ByteBuffer(bytes: resealed.refreshToken)), key_id = \(resealed.keyID)
+                    WHERE organization_id = \(row.organizationID)
+                    """,
+                    logger: self.logger)
+            }
+            return rows.count
+        }
+    }
+
+    public func close() async throws {
+        runTask.cancel()
+        await runTask.value
+    }
+
+    // MARK: - Plumbing
+
+    private func run<Result>(organizationID: String?, _ body: () async throws -> Result) async throws -> Result {
+        do {
+            return try await body()
+        } catch {
+            throw Self.mapError(error, organizationID: organizationID)
+        }
+    }
+
+    /// Runs `body` in a transaction with the lock timeout set: commits when it returns, rolls back
+    /// when it throws.
+    private func transaction<Result: Sendable>(
+        organizationID: String?, _ body: (PostgresConnection) async throws -> Result
+    ) async throws -> Result {
+        try await run(organizationID: organizationID) {
+            try await client.withConnection { connection in
+                try await connection.query("BEGIN", logger: self.logger)
+                do {
+                    try await connection.query(
+                        "SET LOCAL lock_timeout = '\(unescaped: String(Self.milliseconds(self.lockTimeout)))ms'",
+                        logger: self.logger)
+                    let result = try await body(connection)
+                    try await connection.query("COMMIT", logger: self.logger)
+                    return result
+                } catch {
+                    _ = try? await connection.query("ROLLBACK", logger: self.logger)
+                    throw error
+                }
+            }
+        }
+    }
+
+    /// Maps PostgresNIO errors to ``TokenStoreError``; the caller's own errors pass through.
+    static func mapError(_ error: any Error, organizationID: String?) -> any Error {
+        guard let error = error as? PSQLError else { return error }
+        if let state = error.serverInfo?[.sqlState] {
+            if state == PostgresError.Code.lockNotAvailable.raw {
+                if let organizationID { return TokenStoreError.lockTimeout(organizationID: organizationID) }
+                return TokenStoreError.database("timed out waiting for rows locked by another transaction; try again")
+            }
+            return TokenStoreError.database("PostgreSQL \(state): \(error.serverInfo?[.message] ?? "error")")
+        }
+        let underlying = error.underlying.map { ": \($0)" } ?? ""
+        return TokenStoreError.database("PostgreSQL \(error.code)\(underlying)")
+    }
+
+    func upsert(_ installation: SealedInstallation, on connection: PostgresConnection) async throws {
+        let m = installation.metadata
+        try await connection.query(
+            """
+            INSERT INTO linear_tokens (\(unescaped: Self.columns))
+            VALUES (\(m.organizationID), \(m.appUserID), \(ByteBuffer(bytes: installation.accessToken)),
+                \(ByteBuffer(bytes: installation.refreshToken)), \(m.expiresAt), \(m.scopes.joined(separator: " ")),
+                \(m.keyID), \(m.status.rawValue), \(m.lastRefreshAt), \(m.lastError), \(m.refreshFailures), now(), now())
+            ON CONFLICT (organization_id) DO UPDATE SET
+                app_user_id = excluded.app_user_id, access_token = excluded.access_token,
+                refresh_token = excluded.refresh_token, expires_at = excluded.expires_at,
+                scopes = excluded.scopes, key_id = excluded.key_id, status = excluded.status,
+                last_refresh_at = excluded.last_refresh_at, last_error = excluded.last_error,
+                refresh_failures = excluded.refresh_failures, updated_at = excluded.updated_at
+            """,
+            logger: logger)
+    }
+
+    static func decodeSealed(_ row: PostgresRow) throws -> SealedInstallation {
+        let (organizationID, appUserID, access, refresh, expiresAt, scopes, keyID, status, lastRefreshAt, lastError,
+            refreshFailures, createdAt, updatedAt) = try row.decode(
+                (String, String, ByteBuffer, ByteBuffer, Date, String, String, String, Date?, String?, Int, Date, Date).self)
+        return SealedInstallation(
+            metadata: try metadata(
+                organizationID, appUserID, expiresAt, scopes, keyID, status, lastRefreshAt, lastError, refreshFailures,
+                createdAt, updatedAt),
+            accessToken: Array(access.readableBytesView),
+            refreshToken: Array(refresh.readableBytesView))
+    }
+
+    static func decodeMetadata(_ row: PostgresRow) throws -> InstallationMetadata {
+        let (organizationID, appUserID, expiresAt, scopes, keyID, status, lastRefreshAt, lastError, refreshFailures,
+            createdAt, updatedAt) = try row.decode(
+                (String, String, Date, String, String, String, Date?, String?, Int, Date, Date).self)
+        return try metadata(
+            organizationID, appUserID, expiresAt, scopes, keyID, status, lastRefreshAt, lastError, refreshFailures,
+            createdAt, updatedAt)
+    }
+
+    private static func metadata(
+        _ organizationID: String, _ appUserID: String, _ expiresAt: Date, _ scopes: String, _ keyID: String,
+        _ status: String, _ lastRefreshAt: Date?, _ lastError: String?, _ refreshFailures: Int, _ createdAt: Date,
+        _ updatedAt: Date
+    ) throws -> InstallationMetadata {
+        guard let status = InstallationStatus(rawValue: status) else {
+            throw TokenStoreError.database("unknown installation status \"\(status)\"")
+        }
+        return InstallationMetadata(
+            organizationID: organizationID, appUserID: appUserID, expiresAt: expiresAt,
+            scopes: scopes.split(separator: " ").map(String.init), status: status, keyID: keyID,
+            lastRefreshAt: lastRefreshAt, lastError: lastError, refreshFailures: refreshFailures,
+            createdAt: createdAt, updatedAt: updatedAt)
+    }
+
+    static func milliseconds(_ duration: Duration) -> Int64 {
+        max(1, duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000)
+    }
+}

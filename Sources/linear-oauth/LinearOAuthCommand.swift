@@ -1,0 +1,94 @@
+import ArgumentParser
+import Foundation
+import LinearOAuth
+
+/// The operator's command line: storage, keys and installations.
+struct LinearOAuthCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "linear-oauth",
+        abstract: "Keep a Linear app's OAuth tokens: encrypted at rest, one installation per workspace.",
+        discussion: """
+            Settings come from flags or, when a flag is not given, from the environment variable named in its help.
+            Exit status: 0 success, 1 failure, 2 usage or configuration error, 3 organization not installed.
+            """,
+        subcommands: [MigrateCommand.self, KeysCommand.self, InstallationsCommand.self]
+    )
+}
+
+@main
+enum Main {
+    static func main() async {
+        let command: any ParsableCommand
+        do {
+            command = try LinearOAuthCommand.parseAsRoot()
+        } catch {
+            let code = LinearOAuthCommand.exitCode(for: error)
+            if code == .success {
+                print(LinearOAuthCommand.fullMessage(for: error))
+                exit(0)
+            }
+            fail(LinearOAuthCommand.message(for: error) + " (see linear-oauth --help)", status: ExitStatus.usage)
+        }
+        do {
+            if var command = command as? any AsyncParsableCommand {
+                try await command.run()
+            } else {
+                var command = command
+                try command.run()
+            }
+        } catch let exit as ExitCode {
+            Foundation.exit(exit.rawValue)
+        } catch where LinearOAuthCommand.exitCode(for: error) == .success {
+            // A command group run without a subcommand asks for its help.
+            print(LinearOAuthCommand.fullMessage(for: error))
+            exit(0)
+        } catch {
+            fail(ExitStatus.message(for: error), status: ExitStatus.code(for: error))
+        }
+    }
+
+    /// Prints one line to standard error and exits.
+    static func fail(_ message: String, status: Int32) -> Never {
+        let line = message.split(whereSeparator: \.isNewline).joined(separator: " ")
+        FileHandle.standardError.write(Data("linear-oauth: error: \(line)\n".utf8))
+        exit(status)
+    }
+}
+
+/// The exit statuses scripts rely on.
+enum ExitStatus {
+    static let failure: Int32 = 1
+    static let usage: Int32 = 2
+    static let notInstalled: Int32 = 3
+
+    static func code(for error: any Error) -> Int32 {
+        switch error {
+        case is KeyRingError, is ValidationError: usage
+        case TokenStoreError.invalidDatabaseURL: usage
+        case let error as CommandFailure: error.status
+        default: failure
+        }
+    }
+
+    static func message(for error: any Error) -> String {
+        switch error {
+        case let error as CustomStringConvertible where error is KeyRingError || error is TokenStoreError
+            || error is TokenDecryptionError || error is CommandFailure:
+            error.description
+        case let error as ValidationError: error.message
+        default:
+            // Foreign errors may describe themselves verbosely; keep their type and a short reason.
+            "\(type(of: error)): \(String(describing: error).prefix(300))"
+        }
+    }
+}
+
+/// A failure a command reports itself, with its exit status.
+struct CommandFailure: Error, CustomStringConvertible {
+    var description: String
+    var status: Int32 = ExitStatus.failure
+
+    static func notInstalled(_ organizationID: String) -> CommandFailure {
+        CommandFailure(description: "organization \(organizationID) is not installed", status: ExitStatus.notInstalled)
+    }
+}
