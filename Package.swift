@@ -65,7 +65,11 @@ var package = Package(
         /// temporary SQLite files, child processes.
         .target(
             name: "LinearOAuthTestSupport",
-            dependencies: ["LinearOAuth", "LinearOAuthPostgres", "LinearOAuthSQLite"],
+            dependencies: [
+                "LinearOAuth", "LinearOAuthPostgres", "LinearOAuthSQLite",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "SQLiteNIO", package: "sqlite-nio"),
+            ],
             path: "Tests/Support"
         ),
         .testTarget(

@@ -23,7 +23,13 @@ public final class PostgresTokenStore: TokenStore {
     ) {
         var configuration = Self.configuration(settings)
         configuration.options.maximumConnections = maxConnections
-        self.init(client: PostgresClient(configuration: configuration, backgroundLogger: logger), lockTimeout: lockTimeout, logger: logger)
+        // The pool warns when leased before `run()` has begun, which the run task started in `init`
+        // cannot rule out; failures still surface as errors of the operations themselves.
+        var backgroundLogger = logger
+        backgroundLogger.logLevel = .error
+        self.init(
+            client: PostgresClient(configuration: configuration, backgroundLogger: backgroundLogger),
+            lockTimeout: lockTimeout, logger: logger)
     }
 
     /// Uses a client you configured; the store runs it until ``close()``.

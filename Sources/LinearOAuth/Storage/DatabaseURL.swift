@@ -28,6 +28,20 @@ public enum DatabaseURL: Sendable, Equatable, CustomStringConvertible {
         public var password: Secret?
         public var database: String
         public var sslMode: SSLMode
+
+        /// Creates settings for a TCP (or, with `unixSocketPath`, a Unix socket) connection.
+        public init(
+            host: String, port: Int = 5432, unixSocketPath: String? = nil, username: String, password: Secret? = nil,
+            database: String, sslMode: SSLMode = .prefer
+        ) {
+            self.host = host
+            self.port = port
+            self.unixSocketPath = unixSocketPath
+            self.username = username
+            self.password = password
+            self.database = database
+            self.sslMode = sslMode
+        }
     }
 
     /// Parses a database URL; `nil` or empty gives ``defaultURL``.

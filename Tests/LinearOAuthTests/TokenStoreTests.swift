@@ -1,0 +1,241 @@
+import Foundation
+import LinearOAuth
+import LinearOAuthTestSupport
+import Synchronization
+import Testing
+
+/// One conformance suite, run against both stores.
+@Suite("Token store conformance")
+struct TokenStoreTests {
+    @Test("a saved installation loads back with its tokens and metadata", arguments: StoreKind.allCases)
+    func saveAndLoad(kind: StoreKind) async throws {
+        try await withTestStore(kind) { test in
+            let vault = TokenVault(store: test.store, keyRing: try Fixtures.keyRing("k1"))
+            var installation = Fixtures.installation("org-a")
+            installation.lastRefreshAt = Date(timeIntervalSince1970: 1_800_000_000.123)
+            installation.lastError = "server_error"
+            installation.refreshFailures = 2
+            try await vault.save(installation)
+            let loaded = try #require(try await vault.load(organizationID: "org-a"))
+            #expect(loaded.accessToken == installation.accessToken)
+            #expect(loaded.refreshToken == installation.refreshToken)
+            #expect(loaded.appUserID == installation.appUserID)
+            #expect(loaded.scopes == ["read", "write"])
+            #expect(loaded.status == .active)
+            #expect(loaded.keyID == "k1")
+            #expect(loaded.lastError == "server_error")
+            #expect(loaded.refreshFailures == 2)
+            #expect(sameInstant(loaded.expiresAt, installation.expiresAt))
+            #expect(sameInstant(loaded.lastRefreshAt, installation.lastRefreshAt))
+            #expect(try await vault.load(organizationID: "org-missing") == nil)
+        }
+    }
+
+    @Test("save replaces by organization and keeps created_at", arguments: StoreKind.allCases)
+    func upsert(kind: StoreKind) async throws {
+        try await withTestStore(kind) { test in
+            let vault = TokenVault(store: test.store, keyRing: try Fixtures.keyRing("k1"))
+            var first = Fixtures.installation("org-u")
+            first.status = .reauthorizationRequired
+            try await vault.save(first)
+            let created = try #require(try await test.store.load(organizationID: "org-u")).createdAt
+            let second = Fixtures.installation("org-u")
+            try await vault.save(second)
+            let loaded = try #require(try await vault.load(organizationID: "org-u"))
+            #expect(loaded.accessToken == second.accessToken)
+            #expect(loaded.status == .active)
+            #expect(sameInstant(loaded.createdAt, created))
+            #expect(loaded.updatedAt >= created)
+            #expect(try await vault.list().count == 1)
+        }
+    }
+
+    @Test("delete removes one organization and says whether it existed", arguments: StoreKind.allCases)
+    func delete(kind: StoreKind) async throws {
+        try await withTestStore(kind) { test in
+            let vault = TokenVault(store: test.store, keyRing: try Fixtures.keyRing("k1"))
+            try await vault.save([Fixtures.installation("org-1"), Fixtures.installation("org-2")])
+            #expect(try await vault.delete(organizationID: "org-1"))
+            #expect(try await vault.delete(organizationID: "org-1") == false)
+            #expect(try await vault.list().map(\.organizationID) == ["org-2"])
+        }
+    }
+
+    @Test("list returns metadata ordered by organization", arguments: StoreKind.allCases)
+    func list(kind: StoreKind) async throws {
+        try await withTestStore(kind) { test in
+            let vault = TokenVault(store: test.store, keyRing: try Fixtures.keyRing("k1"))
+            try await vault.save(["org-c", "org-a", "org-b"].map { Fixtures.installation($0) })
+            let listed = try await vault.list()
+            #expect(listed.map(\.organizationID) == ["org-a", "org-b", "org-c"])
+            #expect(listed.allSatisfy { $0.keyID == "k1" && $0.status == .active })
+        }
+    }
+
+    @Test("paging walks every row once, and filters by key and by expiry", arguments: StoreKind.allCases)
+    func paging(kind: StoreKind) async throws {
+        try await withTestStore(kind) { test in
+            let k1 = try Fixtures.keyRing("k1")
+            let vault = TokenVault(store: test.store, keyRing: k1)
+            let organizations = Fixtures.organizations(7)
+            try await vault.save(organizations.enumerated().map { index, id in
+                Fixtures.installation(id, expiresIn: TimeInterval(index) * 3600)
+            })
+            var seen: [String] = []
+            var after: String? = nil
+            while true {
+                let page = try await test.store.page(after: after, limit: 3, matching: .all)
+                if page.isEmpty { break }
+                seen += page.map(\.organizationID)
+                after = page.last?.organizationID
+            }
+            #expect(seen == organizations)
+
+            var stale = try #require(try await vault.load(organizationID: "org-003"))
+            stale.status = .reauthorizationRequired
+            try await vault.save(stale)
+            let expiring = try await test.store.page(after: nil, limit: 100, matching: .activeExpiringBefore(Date().addingTimeInterval(4.5 * 3600)))
+            #expect(expiring.map(\.organizationID) == ["org-000", "org-001", "org-002", "org-004"])
+
+            try await TokenVault(store: test.store, keyRing: try Fixtures.keyRing("k2")).save(Fixtures.installation("org-005"))
+            let notK2 = try await test.store.page(after: "org-001", limit: 100, matching: .notSealedUnder(keyID: "k2"))
+            #expect(notK2.map(\.organizationID) == ["org-002", "org-003", "org-004", "org-006"])
+        }
+    }
+
+    @Test("migrate is idempotent, also when two stores run it at once", arguments: StoreKind.allCases)
+    func migrateTwice(kind: StoreKind) async throws {
+        try await withTestStore(kind, migrate: false) { test in
+            let other = try await test.openAnother()
+            async let a: Void = test.store.migrate()
+            async let b: Void = other.migrate()
+            _ = try await (a, b)
+            try await test.store.migrate()
+            try await other.close()
+            try await TokenVault(store: test.store, keyRing: try Fixtures.keyRing("k1")).save(Fixtures.installation())
+            #expect(try await test.store.listMetadata().count == 1)
+        }
+    }
+
+    @Test("a database migrated by a newer version is refused", arguments: StoreKind.allCases)
+    func schemaTooNew(kind: StoreKind) async throws {
+        try await withTestStore(kind) { test in
+            try await test.execute("INSERT INTO linear_oauth_schema_migrations (version, name, applied_at) VALUES (999, 'future', \(kind == .sqlite ? "0" : "now()"))")
+            await #expect(throws: TokenStoreError.schemaTooNew(databaseVersion: 999, supportedVersion: 1)) {
+                try await test.store.migrate()
+            }
+        }
+    }
+
+    @Test("the refresh lock hands over the current row; writes commit, a throw rolls back", arguments: StoreKind.allCases)
+    func refreshLockCommitAndRollback(kind: StoreKind) async throws {
+        try await withTestStore(kind) { test in
+            let vault = TokenVault(store: test.store, keyRing: try Fixtures.keyRing("k1"))
+            let original = Fixtures.installation("org-l")
+            try await vault.save(original)
+            let renewed = Fixtures.installation("org-l")
+            try await vault.withRefreshLock(organizationID: "org-l") { current, writer in
+                #expect(current?.refreshToken == original.refreshToken)
+                try await writer.save(renewed)
+            }
+            #expect(try await vault.load(organizationID: "org-l")?.refreshToken == renewed.refreshToken)
+
+            struct Abort: Error {}
+            await #expect(throws: Abort.self) {
+                try await vault.withRefreshLock(organizationID: "org-l") { _, writer in
+                    try await writer.save(Fixtures.installation("org-l"))
+                    throw Abort()
+                }
+            }
+            #expect(try await vault.load(organizationID: "org-l")?.refreshToken == renewed.refreshToken)
+            let missing = try await vault.withRefreshLock(organizationID: "org-none") { current, _ in current == nil }
+            #expect(missing)
+        }
+    }
+
+    @Test("the refresh lock excludes a holder on another connection; its timeout is its own error",
+          arguments: StoreKind.allCases)
+    func refreshLockExcludesAnotherConnection(kind: StoreKind) async throws {
+        try await withTestStore(kind) { test in
+            let keyRing = try Fixtures.keyRing("k1")
+            let vault = TokenVault(store: test.store, keyRing: keyRing)
+            try await vault.save(Fixtures.installation("org-x"))
+            let impatient = TokenVault(store: try await test.openAnother(lockTimeout: .milliseconds(300)), keyRing: keyRing)
+            let patient = TokenVault(store: try await test.openAnother(lockTimeout: .seconds(30)), keyRing: keyRing)
+            let renewed = Fixtures.installation("org-x")
+            let gate = Gate()
+            let holder = Task {
+                try await vault.withRefreshLock(organizationID: "org-x") { _, writer in
+                    gate.open("locked")
+                    try await gate.wait("release")
+                    try await writer.save(renewed)
+                }
+            }
+            try await gate.wait("locked")
+            await #expect(throws: TokenStoreError.lockTimeout(organizationID: "org-x")) {
+                try await impatient.withRefreshLock(organizationID: "org-x") { _, _ in }
+            }
+            // A waiter that outlasts the holder gets the lock and sees the holder's write.
+            let waiter = Task {
+                try await patient.withRefreshLock(organizationID: "org-x") { current, _ in current?.refreshToken }
+            }
+            gate.open("release")
+            try await holder.value
+            #expect(try await waiter.value == renewed.refreshToken)
+            try await impatient.store.close()
+            try await patient.store.close()
+        }
+    }
+
+    @Test("the refresh lock excludes a holder in another process", arguments: StoreKind.allCases)
+    func refreshLockExcludesAnotherProcess(kind: StoreKind) async throws {
+        try await withTestStore(kind, lockTimeout: .milliseconds(300)) { test in
+            let vault = TokenVault(store: test.store, keyRing: try Fixtures.keyRing("k1"))
+            try await vault.save(Fixtures.installation("org-p"))
+            let helper = try ChildProcess(
+                BuiltProducts.url("linear-oauth-test-helper"), ["hold-lock", test.databaseURL, "org-p"],
+                environment: childEnvironment([:]))
+            defer { helper.kill() }
+            try await helper.waitForLine("locked")
+            await #expect(throws: TokenStoreError.lockTimeout(organizationID: "org-p")) {
+                try await vault.withRefreshLock(organizationID: "org-p") { _, _ in }
+            }
+            try helper.send("release")
+            #expect(try await helper.waitForExit() == 0)
+            #expect(helper.output.contains("released"))
+            let got = try await vault.withRefreshLock(organizationID: "org-p") { current, _ in current?.organizationID }
+            #expect(got == "org-p")
+        }
+    }
+
+    @Test("on PostgreSQL the lock is per organization: another organization is not blocked")
+    func postgresLockIsPerRow() async throws {
+        try await withTestStore(.postgres, lockTimeout: .milliseconds(300)) { test in
+            let vault = TokenVault(store: test.store, keyRing: try Fixtures.keyRing("k1"))
+            try await vault.save([Fixtures.installation("org-1"), Fixtures.installation("org-2")])
+            let gate = Gate()
+            let holder = Task {
+                try await vault.withRefreshLock(organizationID: "org-1") { _, _ in
+                    gate.open("locked")
+                    try await gate.wait("release")
+                }
+            }
+            try await gate.wait("locked")
+            let other = try await vault.withRefreshLock(organizationID: "org-2") { current, _ in current?.organizationID }
+            #expect(other == "org-2")
+            gate.open("release")
+            try await holder.value
+        }
+    }
+}
+
+/// Named one-shot signals between a test and the tasks it starts.
+final class Gate: Sendable {
+    private let opened = Mutex<Set<String>>([])
+
+    func open(_ name: String) { _ = opened.withLock { $0.insert(name) } }
+
+    func wait(_ name: String, timeout: Duration = .seconds(30)) async throws {
+        try await waitUntil(timeout: timeout, "gate \(name)") { self.opened.withLock { $0.contains(name) } }
+    }
+}

@@ -1,0 +1,153 @@
+import Foundation
+import Synchronization
+
+/// The built executables of this package (`linear-oauth`, the test helper), next to the test bundle.
+public enum BuiltProducts {
+    public static var directory: URL {
+        if let override = ProcessInfo.processInfo.environment["LINEAR_OAUTH_BIN_DIR"] {
+            return URL(fileURLWithPath: override)
+        }
+        var url = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
+        // On macOS the tests run inside an .xctest bundle: Contents/MacOS/...
+        while url.path.contains(".xctest") { url.deleteLastPathComponent() }
+        return url
+    }
+
+    public static func url(_ name: String) -> URL { directory.appendingPathComponent(name) }
+}
+
+/// What a finished process printed and how it exited.
+public struct ProcessOutput: Sendable {
+    public var status: Int32
+    public var stdout: String
+    public var stderr: String
+}
+
+/// An environment for child processes: nothing inherited but PATH and HOME, so a developer's own
+/// DATABASE_URL or keys never leak into a test.
+public func childEnvironment(_ variables: [String: String]) -> [String: String] {
+    var environment = ["PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin", "HOME": "/tmp"]
+    environment.merge(variables) { $1 }
+    return environment
+}
+
+/// Runs a program to completion with `input` on standard input.
+public func runProcess(
+    _ executable: URL, _ arguments: [String], environment: [String: String], input: Data = Data(),
+    currentDirectory: String? = nil
+) async throws -> ProcessOutput {
+    let directory = try TemporaryDirectory()
+    defer { directory.remove() }
+    let outPath = directory.path + "/stdout", errPath = directory.path + "/stderr", inPath = directory.path + "/stdin"
+    FileManager.default.createFile(atPath: outPath, contents: nil)
+    FileManager.default.createFile(atPath: errPath, contents: nil)
+    FileManager.default.createFile(atPath: inPath, contents: input)
+    let process = Process()
+    process.executableURL = executable
+    process.arguments = arguments
+    process.environment = environment
+    if let currentDirectory { process.currentDirectoryURL = URL(fileURLWithPath: currentDirectory) }
+    process.standardInput = try FileHandle(forReadingFrom: URL(fileURLWithPath: inPath))
+    process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
+    process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
+    try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+        process.terminationHandler = { _ in continuation.resume() }
+        do { try process.run() } catch { continuation.resume(throwing: error) }
+    }
+    return ProcessOutput(
+        status: process.terminationStatus,
+        stdout: (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? "",
+        stderr: (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? "")
+}
+
+/// A running child process whose standard output is read line by line, and whose standard input
+/// stays open until ``closeInput()``.
+public final class ChildProcess: @unchecked Sendable {
+    private let process: Process
+    private let input: Pipe
+    private let lines = LineBuffer()
+
+    public init(_ executable: URL, _ arguments: [String], environment: [String: String]) throws {
+        let process = Process()
+        process.executableURL = executable
+        process.arguments = arguments
+        process.environment = environment
+        let input = Pipe(), output = Pipe()
+        process.standardInput = input
+        process.standardOutput = output
+        process.standardError = FileHandle.standardError
+        self.process = process
+        self.input = input
+        let lines = self.lines
+        output.fileHandleForReading.readabilityHandler = { handle in
+            let data = handle.availableData
+            if data.isEmpty {
+                handle.readabilityHandler = nil
+                return
+            }
+            lines.append(data)
+        }
+        try process.run()
+    }
+
+    /// Waits until the child has printed a line equal to `line`.
+    public func waitForLine(_ line: String, timeout: Duration = .seconds(60)) async throws {
+        try await waitUntil(timeout: timeout, "the child to print \"\(line)\"") {
+            self.lines.contains(line)
+        }
+    }
+
+    /// Every line printed so far.
+    public var output: [String] { lines.all }
+
+    /// Writes one line to the child's standard input.
+    public func send(_ line: String) throws {
+        try input.fileHandleForWriting.write(contentsOf: Data((line + "\n").utf8))
+    }
+
+    /// Waits for the child to exit and returns its status.
+    public func waitForExit(timeout: Duration = .seconds(60)) async throws -> Int32 {
+        try await waitUntil(timeout: timeout, "the child to exit") { !self.process.isRunning }
+        return process.terminationStatus
+    }
+
+    /// Kills the child (SIGKILL) if it still runs.
+    public func kill() {
+        if process.isRunning { Foundation.kill(process.processIdentifier, SIGKILL) }
+    }
+
+    deinit { kill() }
+}
+
+/// Complete lines read from a pipe; a line split across reads is joined.
+private final class LineBuffer: Sendable {
+    private let state = Mutex<(lines: [String], partial: [UInt8])>(([], []))
+
+    func append(_ data: Data) {
+        state.withLock { state in
+            for byte in data {
+                if byte == UInt8(ascii: "\n") {
+                    state.lines.append(String(decoding: state.partial, as: UTF8.self))
+                    state.partial.removeAll()
+                } else {
+                    state.partial.append(byte)
+                }
+            }
+        }
+    }
+
+    func contains(_ line: String) -> Bool { state.withLock { $0.lines.contains(line) } }
+    var all: [String] { state.withLock { $0.lines } }
+}
+
+/// Polls `condition` until it holds or the deadline passes; a test's way to wait for state
+/// without sleeping a fixed time.
+public func waitUntil(
+    timeout: Duration = .seconds(30), _ what: String, _ condition: @Sendable () async throws -> Bool
+) async throws {
+    let deadline = ContinuousClock.now + timeout
+    while !(try await condition()) {
+        guard ContinuousClock.now < deadline else { throw TestSupportError("timed out waiting for \(what)") }
+        try await Task.sleep(for: .milliseconds(10))
+    }
+}
