@@ -39,55 +39,46 @@ public func runProcess(
     let directory = try TemporaryDirectory()
     defer { directory.remove() }
     let outPath = directory.path + "/stdout", errPath = directory.path + "/stderr", inPath = directory.path + "/stdin"
-    FileManager.default.createFile(atPath: outPath, contents: nil)
-    FileManager.default.createFile(atPath: errPath, contents: nil)
     FileManager.default.createFile(atPath: inPath, contents: input)
-    let process = Process()
-    process.executableURL = executable
-    process.arguments = arguments
-    process.environment = environment
-    if let currentDirectory { process.currentDirectoryURL = URL(fileURLWithPath: currentDirectory) }
-    process.standardInput = try FileHandle(forReadingFrom: URL(fileURLWithPath: inPath))
-    process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
-    process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
-    try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-        process.terminationHandler = { _ in continuation.resume() }
-        do { try process.run() } catch { continuation.resume(throwing: error) }
-    }
+    let pid = try Spawn.start(
+        [executable.path] + arguments, environment: environment, directory: currentDirectory,
+        stdin: .file(inPath, write: false), stdout: .file(outPath, write: true), stderr: .file(errPath, write: true))
+    let status = await Spawn.exit(of: pid)
     return ProcessOutput(
-        status: process.terminationStatus,
+        status: status,
         stdout: (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? "",
         stderr: (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? "")
 }
 
 /// A running child process whose standard output is read line by line, and whose standard input
-/// stays open until ``closeInput()``.
-public final class ChildProcess: @unchecked Sendable {
-    private let process: Process
-    private let input: Pipe
+/// takes lines from ``send(_:)``.
+public final class ChildProcess: Sendable {
+    public let pid: pid_t
+    private let input: Int32
     private let lines = LineBuffer()
+    private let status = Mutex<Int32?>(nil)
 
     public init(_ executable: URL, _ arguments: [String], environment: [String: String]) throws {
-        let process = Process()
-        process.executableURL = executable
-        process.arguments = arguments
-        process.environment = environment
-        let input = Pipe(), output = Pipe()
-        process.standardInput = input
-        process.standardOutput = output
-        process.standardError = FileHandle.standardError
-        self.process = process
-        self.input = input
-        let lines = self.lines
-        output.fileHandleForReading.readabilityHandler = { handle in
-            let data = handle.availableData
-            if data.isEmpty {
-                handle.readabilityHandler = nil
-                return
+        let stdin = try Spawn.pipe(), stdout = try Spawn.pipe()
+        pid = try Spawn.start(
+            [executable.path] + arguments, environment: environment,
+            stdin: .descriptor(stdin.read), stdout: .descriptor(stdout.write), stderr: .descriptor(2))
+        close(stdin.read)
+        close(stdout.write)
+        input = stdin.write
+        let lines = self.lines, reader = stdout.read
+        Thread.detachNewThread {
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            while true {
+                let count = read(reader, &buffer, buffer.count)
+                if count > 0 {
+                    lines.append(Data(buffer[0..<count]))
+                } else if count == 0 || errno != EINTR {
+                    break
+                }
             }
-            lines.append(data)
+            close(reader)
         }
-        try process.run()
     }
 
     /// Waits until the child has printed a line equal to `line`.
@@ -102,21 +93,35 @@ public final class ChildProcess: @unchecked Sendable {
 
     /// Writes one line to the child's standard input.
     public func send(_ line: String) throws {
-        try input.fileHandleForWriting.write(contentsOf: Data((line + "\n").utf8))
+        let bytes = Array((line + "\n").utf8)
+        guard write(input, bytes, bytes.count) == bytes.count else { throw TestSupportError("cannot write to the child") }
     }
 
     /// Waits for the child to exit and returns its status.
     public func waitForExit(timeout: Duration = .seconds(60)) async throws -> Int32 {
-        try await waitUntil(timeout: timeout, "the child to exit") { !self.process.isRunning }
-        return process.terminationStatus
+        try await waitUntil(timeout: timeout, "the child to exit") { self.exitStatus() != nil }
+        return exitStatus()!
     }
 
-    /// Kills the child (SIGKILL) if it still runs.
+    private func exitStatus() -> Int32? {
+        status.withLock { status in
+            if status == nil { status = Spawn.poll(pid) }
+            return status
+        }
+    }
+
+    /// Kills the child (SIGKILL) if it still runs, and reaps it.
     public func kill() {
-        if process.isRunning { Foundation.kill(process.processIdentifier, SIGKILL) }
+        guard exitStatus() == nil else { return }
+        Foundation.kill(pid, SIGKILL)
+        let pid = self.pid
+        status.withLock { $0 = Spawn.wait(pid) }
     }
 
-    deinit { kill() }
+    deinit {
+        kill()
+        close(input)
+    }
 }
 
 /// Complete lines read from a pipe; a line split across reads is joined.

@@ -10,23 +10,24 @@ import PostgresNIO
 public actor PostgresTestServer {
     public static let shared = PostgresTestServer()
 
-    private var base: DatabaseURL.PostgresSettings?
+    /// One start for every caller: the actor is re-entered while the first caller waits for it.
+    private var starting: Task<DatabaseURL.PostgresSettings, any Error>?
 
     /// The server's connection settings, starting the throwaway cluster on first use.
     public func settings() async throws -> DatabaseURL.PostgresSettings {
-        if let base { return base }
-        let settings: DatabaseURL.PostgresSettings
-        if let url = ProcessInfo.processInfo.environment["DATABASE_URL"], url.hasPrefix("postgres") {
-            guard case .postgres(let parsed) = try DatabaseURL(parsing: url) else { fatalError("unreachable") }
-            settings = parsed
-        } else {
+        if let starting { return try await starting.value }
+        let task = Task<DatabaseURL.PostgresSettings, any Error> {
+            if let url = ProcessInfo.processInfo.environment["DATABASE_URL"], url.hasPrefix("postgres") {
+                guard case .postgres(let parsed) = try DatabaseURL(parsing: url) else { fatalError("unreachable") }
+                return parsed
+            }
             // Starting a cluster blocks for a few seconds: keep it off the cooperative thread pool.
-            settings = try await withCheckedThrowingContinuation { continuation in
-                DispatchQueue.global().async { continuation.resume(with: Result { try ThrowawayCluster.start() }) }
+            return try await withCheckedThrowingContinuation { continuation in
+                Thread.detachNewThread { continuation.resume(with: Result { try ThrowawayCluster.start() }) }
             }
         }
-        base = settings
-        return settings
+        starting = task
+        return try await task.value
     }
 
     /// Creates an empty database and returns settings pointing at it.
@@ -130,34 +131,17 @@ enum ThrowawayCluster {
     private static func startWatchdog(bin: String, data: String, root: String, asPostgres: Bool) throws {
         let stop = (asPostgres ? "runuser -u postgres -- " : "") + "'\(bin)/pg_ctl' -D '\(data)' -m immediate stop"
         let script = "while kill -0 \(getpid()) 2>/dev/null; do sleep 1; done; \(stop) >/dev/null 2>&1; rm -rf '\(root)'"
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        process.arguments = ["-c", script]
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
+        _ = try Spawn.start(
+            ["/bin/sh", "-c", script], stdin: .file("/dev/null", write: false), stdout: .file("/dev/null", write: true),
+            stderr: .file("/dev/null", write: true))
     }
 
-    /// Runs a program to completion with its output in `log`. `posix_spawn` and `waitpid` rather
-    /// than Foundation's `Process`, whose `waitUntilExit` was seen never to return for `pg_ctl`.
+    /// Runs a program to completion with its output in `log`.
     private static func run(_ executable: String, _ arguments: [String], asPostgres: Bool, log: String) throws {
         let argv = asPostgres ? ["/usr/sbin/runuser", "-u", "postgres", "--", executable] + arguments : [executable] + arguments
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, log, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
-        var cArguments = argv.map { strdup($0) } + [nil]
-        defer { for pointer in cArguments { free(pointer) } }
-        var pid: pid_t = 0
-        let spawned = posix_spawn(&pid, argv[0], &actions, nil, &cArguments, environ)
-        guard spawned == 0 else { throw TestSupportError("cannot start \(argv[0]): error \(spawned)") }
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
-        let exitStatus = (status >> 8) & 0xFF
-        guard status & 0x7F == 0, exitStatus == 0 else {
+        let pid = try Spawn.start(argv, stdin: .file("/dev/null", write: false), stdout: .file(log, write: true), stderr: .descriptor(1))
+        let status = Spawn.wait(pid)
+        guard status == 0 else {
             let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
             throw TestSupportError("\(URL(fileURLWithPath: executable).lastPathComponent) failed (\(status)): \(text.suffix(2000))")
         }
