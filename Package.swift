@@ -92,6 +92,9 @@ if benchmarksEnabled {
             dependencies: [
                 "LinearOAuth", "LinearOAuthPostgres", "LinearOAuthSQLite", "LinearOAuthTestSupport",
                 .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "SQLiteNIO", package: "sqlite-nio"),
             ],
             path: "Benchmarks/StoreBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]

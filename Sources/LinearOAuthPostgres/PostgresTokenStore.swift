@@ -14,6 +14,8 @@ public final class PostgresTokenStore: TokenStore {
     public let lockTimeout: Duration
     private let logger: Logger
     private let runTask: Task<Void, Never>
+    /// The URL settings, when the store was made from them (for ``checkConnection()``).
+    private let settings: DatabaseURL.PostgresSettings?
 
     /// Connects with settings parsed from a `postgres://` URL and starts the pool.
     /// Call ``migrate()`` before use and ``close()`` when done.
@@ -29,15 +31,81 @@ public final class PostgresTokenStore: TokenStore {
         backgroundLogger.logLevel = .error
         self.init(
             client: PostgresClient(configuration: configuration, backgroundLogger: backgroundLogger),
-            lockTimeout: lockTimeout, logger: logger)
+            lockTimeout: lockTimeout, logger: logger, settings: settings)
     }
 
     /// Uses a client you configured; the store runs it until ``close()``.
-    public init(client: PostgresClient, lockTimeout: Duration = .seconds(10), logger: Logger = Logger(label: "linear-oauth.postgres")) {
+    public convenience init(client: PostgresClient, lockTimeout: Duration = .seconds(10), logger: Logger = Logger(label: "linear-oauth.postgres")) {
+        self.init(client: client, lockTimeout: lockTimeout, logger: logger, settings: nil)
+    }
+
+    private init(client: PostgresClient, lockTimeout: Duration, logger: Logger, settings: DatabaseURL.PostgresSettings?) {
         self.client = client
         self.lockTimeout = lockTimeout
         self.logger = logger
+        self.settings = settings
         self.runTask = Task { await client.run() }
+    }
+
+    /// Connects once outside the pool, so that an unreachable server or a refused login fails at
+    /// once with a clear error. (The pool itself waits for the server to come back: right for a
+    /// running service, wrong for a command that has just started.) ``migrate()`` calls it first.
+    public func checkConnection() async throws {
+        guard let settings else { return }
+        let configuration: PostgresConnection.Configuration
+        if let socket = settings.unixSocketPath {
+            configuration = .init(
+                unixSocketPath: socket, username: settings.username, password: settings.password?.value,
+                database: settings.database)
+        } else {
+            let tls: PostgresConnection.Configuration.TLS
+            switch Self.tls(settings.sslMode) {
+            case .disable: tls = .disable
+            case .prefer(let tlsConfiguration): tls = .prefer(try NIOSSLContext(configuration: tlsConfiguration))
+            case .require(let tlsConfiguration): tls = .require(try NIOSSLContext(configuration: tlsConfiguration))
+            }
+            configuration = .init(
+                host: settings.host, port: settings.port, username: settings.username,
+                password: settings.password?.value, database: settings.database, tls: tls)
+        }
+        do {
+            let connection = try await PostgresConnection.connect(configuration: configuration, id: 0, logger: logger)
+            try await connection.close()
+        } catch {
+            let location = settings.unixSocketPath ?? "\(settings.host):\(settings.port)"
+            let reason = (Self.mapError(error, organizationID: nil) as? TokenStoreError).map { error in
+                if case .database(let message) = error { return message }
+                return error.description
+            } ?? "\(error)"
+            throw TokenStoreError.database("cannot connect to \(location) as \(settings.username): \(reason)")
+        }
+    }
+
+    private enum TLSChoice {
+        case disable
+        case prefer(TLSConfiguration)
+        case require(TLSConfiguration)
+    }
+
+    /// libpq's `sslmode` meanings: `prefer` and `require` encrypt without checking the certificate,
+    /// `verify-ca` checks the chain, `verify-full` also the host name.
+    private static func tls(_ mode: DatabaseURL.PostgresSettings.SSLMode) -> TLSChoice {
+        var configuration = TLSConfiguration.makeClientConfiguration()
+        switch mode {
+        case .disable:
+            return .disable
+        case .allow, .prefer:
+            configuration.certificateVerification = .none
+            return .prefer(configuration)
+        case .require:
+            configuration.certificateVerification = .none
+            return .require(configuration)
+        case .verifyCA:
+            configuration.certificateVerification = .noHostnameVerification
+            return .require(configuration)
+        case .verifyFull:
+            return .require(configuration)
+        }
     }
 
     /// The `PostgresClient` configuration for URL settings, with libpq's `sslmode` meanings.
@@ -47,22 +115,11 @@ public final class PostgresTokenStore: TokenStore {
                 unixSocketPath: socket, username: settings.username, password: settings.password?.value,
                 database: settings.database)
         }
-        var tlsConfiguration = TLSConfiguration.makeClientConfiguration()
         let tls: PostgresClient.Configuration.TLS
-        switch settings.sslMode {
-        case .disable:
-            tls = .disable
-        case .allow, .prefer:
-            tlsConfiguration.certificateVerification = .none
-            tls = .prefer(tlsConfiguration)
-        case .require:
-            tlsConfiguration.certificateVerification = .none
-            tls = .require(tlsConfiguration)
-        case .verifyCA:
-            tlsConfiguration.certificateVerification = .noHostnameVerification
-            tls = .require(tlsConfiguration)
-        case .verifyFull:
-            tls = .require(tlsConfiguration)
+        switch Self.tls(settings.sslMode) {
+        case .disable: tls = .disable
+        case .prefer(let configuration): tls = .prefer(configuration)
+        case .require(let configuration): tls = .require(configuration)
         }
         return PostgresClient.Configuration(
             host: settings.host, port: settings.port, username: settings.username, password: settings.password?.value,
@@ -101,6 +158,7 @@ public final class PostgresTokenStore: TokenStore {
     static let migrationLockKey: Int64 = 0x4C_494E_4F41_5554
 
     public func migrate() async throws {
+        try await checkConnection()
         try await transaction(organizationID: nil) { connection in
             try await connection.query("SELECT pg_advisory_xact_lock(\(Self.migrationLockKey))", logger: self.logger)
             try await connection.query("""
@@ -207,7 +265,10 @@ public final class PostgresTokenStore: TokenStore {
         let store: PostgresTokenStore
 
         func save(_ installation: SealedInstallation) async throws {
-            precondition(installation.organizationID == organizationID, "a refresh lock writes only its own organization")
+            guard installation.organizationID == organizationID else {
+                throw TokenStoreError.database(
+                    "the refresh lock of organization \(organizationID) cannot write organization \(installation.organizationID)")
+            }
             do {
                 try await store.upsert(installation, on: connection)
             } catch {

@@ -171,7 +171,10 @@ public final class SQLiteTokenStore: TokenStore {
         let organizationID: String
 
         func save(_ installation: SealedInstallation) async throws {
-            precondition(installation.organizationID == organizationID, "a refresh lock writes only its own organization")
+            guard installation.organizationID == organizationID else {
+                throw TokenStoreError.database(
+                    "the refresh lock of organization \(organizationID) cannot write organization \(installation.organizationID)")
+            }
             do {
                 try await SQLiteTokenStore.upsert(installation, on: connection)
             } catch {

@@ -223,6 +223,14 @@ struct CLITests {
         #expect(list.status == 0 && list.stdout.contains("no installations"))
     }
 
+    @Test("an unreachable PostgreSQL fails at once with a clear line, not a hang, and no password")
+    func unreachablePostgres() async throws {
+        let port = try freePort()  // nothing listens there
+        let cli = CLI(environment: [:], directory: NSTemporaryDirectory())
+        let output = try await cli.run("installations", "list", "--database-url", "postgres://app:hunter2@127.0.0.1:\(port)/db?sslmode=disable")
+        expectOneLineError(output, status: 1, mentioning: ["cannot connect to 127.0.0.1:\(port) as app"], secrets: ["hunter2"])
+    }
+
     @Test("usage and configuration errors exit 2 with one line")
     func usageErrors() async throws {
         let directory = try TemporaryDirectory()
