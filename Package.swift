@@ -13,6 +13,7 @@ var package = Package(
         .library(name: "LinearOAuth", targets: ["LinearOAuth"]),
         .library(name: "LinearOAuthPostgres", targets: ["LinearOAuthPostgres"]),
         .library(name: "LinearOAuthSQLite", targets: ["LinearOAuthSQLite"]),
+        .library(name: "LinearEmulator", targets: ["LinearEmulator"]),
         .executable(name: "linear-oauth", targets: ["linear-oauth"]),
     ],
     dependencies: [
@@ -22,6 +23,8 @@ var package = Package(
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
         .package(url: "https://github.com/vapor/sqlite-nio.git", from: "1.13.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
     ],
     targets: [
         .target(
@@ -29,6 +32,17 @@ var package = Package(
             dependencies: [
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ]
+        ),
+        /// A real HTTP server that speaks Linear's OAuth and GraphQL subset, with fault injection.
+        /// It shares no code with the client in LinearOAuth, so the two cannot drift together.
+        .target(
+            name: "LinearEmulator",
+            dependencies: [
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ]
         ),
         .target(
@@ -52,6 +66,7 @@ var package = Package(
                 "LinearOAuth",
                 "LinearOAuthPostgres",
                 "LinearOAuthSQLite",
+                "LinearEmulator",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -75,8 +90,10 @@ var package = Package(
         .testTarget(
             name: "LinearOAuthTests",
             dependencies: [
-                "LinearOAuth", "LinearOAuthPostgres", "LinearOAuthSQLite", "LinearOAuthTestSupport",
+                "LinearOAuth", "LinearOAuthPostgres", "LinearOAuthSQLite", "LinearOAuthTestSupport", "LinearEmulator",
                 "linear-oauth", "linear-oauth-test-helper",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ]
         ),
     ]
