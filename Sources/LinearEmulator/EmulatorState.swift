@@ -59,7 +59,7 @@ actor EmulatorState {
     private enum RefreshTokenState {
         case current
         /// Rotated at `at`; replaying it within the grace period answers `response` again.
-        case rotated(at: Date, response: [String: Any])
+        case rotated(at: Date, response: EmulatedTokenResponse)
         case revoked
     }
 
@@ -111,7 +111,7 @@ actor EmulatorState {
     }
 
     /// Issues tokens for a new grant without the browser flow (what an install would produce).
-    func mintGrant(clientID: String, organizationID: String, scopes: [String], actor: String, now: Date) -> [String: Any]? {
+    func mintGrant(clientID: String, organizationID: String, scopes: [String], actor: String, now: Date) -> EmulatedTokenResponse? {
         guard clients[clientID] != nil, organization(organizationID) != nil else { return nil }
         let grantID = newGrant(Grant(clientID: clientID, organizationID: organizationID, scopes: scopes, actor: actor))
         return issueTokens(grantID: grantID, now: now)
@@ -282,7 +282,7 @@ actor EmulatorState {
         entry.used = true
         codes[code] = entry
         let grantID = newGrant(Grant(clientID: client.id, organizationID: entry.organizationID, scopes: entry.scopes, actor: entry.actor))
-        return .json(200, issueTokens(grantID: grantID, now: now))
+        return .json(200, issueTokens(grantID: grantID, now: now).json)
     }
 
     private func refreshTokenGrant(
@@ -309,17 +309,17 @@ actor EmulatorState {
                 return .oauthError(400, "invalid_grant", "The refresh token has already been used")
             }
             record.outcome = "replayed"
-            return .json(200, response)
+            return .json(200, response.json)
         case .current:
             let response = issueTokens(grantID: entry.grantID, now: now)
             refreshTokens[token]?.state = .rotated(at: now, response: response)
             if dropNextRefresh {
                 dropNextRefresh = false
-                var dropped = EmulatorResponse.json(200, response)
+                var dropped = EmulatorResponse.json(200, response.json)
                 dropped.drop = true
                 return dropped
             }
-            return .json(200, response)
+            return .json(200, response.json)
         }
     }
 
@@ -349,10 +349,9 @@ actor EmulatorState {
         let token = Self.randomToken(prefix: "lin_oauth_")
         accessTokens[token] = AccessToken(
             grantID: grantID, expiresAt: now.addingTimeInterval(TimeInterval(settings.appTokenLifetime)), appToken: true)
-        return .json(200, [
-            "access_token": token, "token_type": "Bearer", "expires_in": settings.appTokenLifetime,
-            "scope": scopeValue(granted, client: client),
-        ])
+        return .json(200, EmulatedTokenResponse(
+            accessToken: token, refreshToken: nil, expiresIn: settings.appTokenLifetime, scopes: granted,
+            legacyScopeArray: client.legacyScopeArray).json)
     }
 
     private func newGrant(_ grant: Grant) -> Int {
@@ -363,20 +362,15 @@ actor EmulatorState {
     }
 
     /// A new access and refresh token for a grant; the previous current refresh token is not touched here.
-    private func issueTokens(grantID: Int, now: Date) -> [String: Any] {
+    private func issueTokens(grantID: Int, now: Date) -> EmulatedTokenResponse {
         let grant = grants[grantID]!
         let access = Self.randomToken(prefix: "lin_oauth_")
         let refresh = Self.randomToken(prefix: "lin_refresh_")
         accessTokens[access] = AccessToken(grantID: grantID, expiresAt: now.addingTimeInterval(TimeInterval(settings.accessTokenLifetime)))
         refreshTokens[refresh] = RefreshToken(grantID: grantID, state: .current)
-        return [
-            "access_token": access, "token_type": "Bearer", "expires_in": settings.accessTokenLifetime,
-            "scope": scopeValue(grant.scopes, client: clients[grant.clientID]!), "refresh_token": refresh,
-        ]
-    }
-
-    private func scopeValue(_ scopes: [String], client: EmulatedClient) -> Any {
-        client.legacyScopeArray ? scopes : scopes.joined(separator: " ")
+        return EmulatedTokenResponse(
+            accessToken: access, refreshToken: refresh, expiresIn: settings.accessTokenLifetime, scopes: grant.scopes,
+            legacyScopeArray: clients[grant.clientID]?.legacyScopeArray ?? false)
     }
 
     private func revokeGrant(_ id: Int) {

@@ -11,7 +11,7 @@ struct LinearOAuthCommand: AsyncParsableCommand {
             Settings come from flags or, when a flag is not given, from the environment variable named in its help.
             Exit status: 0 success, 1 failure, 2 usage or configuration error, 3 organization not installed.
             """,
-        subcommands: [MigrateCommand.self, KeysCommand.self, InstallationsCommand.self]
+        subcommands: [MigrateCommand.self, KeysCommand.self, InstallationsCommand.self, EmulatorCommand.self]
     )
 }
 

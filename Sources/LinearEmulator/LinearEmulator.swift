@@ -1,0 +1,189 @@
+import AsyncHTTPClient
+import Crypto
+import Foundation
+import Hummingbird
+import NIOCore
+import Synchronization
+
+/// A real HTTP server that behaves as Linear's OAuth and GraphQL endpoints do, with switches for
+/// the faults that matter (lost responses, outages, rate limits, uninstalls). For this project's
+/// tests, your own test suites, and trying things out without a Linear account.
+///
+/// ```swift
+/// let emulator = LinearEmulator()              // 127.0.0.1, a free port
+/// let baseURL = try await emulator.start()     // e.g. http://127.0.0.1:49152
+/// // point LINEAR_API_URL and LINEAR_AUTHORIZE_URL (baseURL + "/oauth/authorize") at it
+/// await emulator.stop()
+/// ```
+public final class LinearEmulator: Sendable {
+    /// The workspaces the emulator starts with.
+    public static let defaultOrganizations = [
+        EmulatedOrganization(id: "org-acme", name: "Acme (emulated)", urlKey: "acme", appUserID: "app-user-acme"),
+        EmulatedOrganization(id: "org-globex", name: "Globex (emulated)", urlKey: "globex", appUserID: "app-user-globex"),
+    ]
+    /// The OAuth application the emulator starts with.
+    public static let defaultClient = EmulatedClient(
+        id: "emulator-client", secret: "emulator-secret", name: "Emulated App",
+        redirectURIs: ["http://127.0.0.1:8080/oauth/callback", "http://localhost:8080/oauth/callback"])
+
+    let state: EmulatorState
+    private let host: String
+    private let requestedPort: Int
+    private let running = Mutex<(task: Task<Void, any Error>?, port: Int?)>((nil, nil))
+
+    /// Creates an emulator; nothing listens until ``start()``.
+    /// - Parameters:
+    ///   - host: The address to bind (loopback by default).
+    ///   - port: The port; 0 picks a free one (read it from ``port`` after ``start()``).
+    public init(
+        host: String = "127.0.0.1", port: Int = 0,
+        organizations: [EmulatedOrganization] = LinearEmulator.defaultOrganizations,
+        clients: [EmulatedClient] = [LinearEmulator.defaultClient],
+        settings: EmulatorSettings = EmulatorSettings()
+    ) {
+        self.host = host
+        self.requestedPort = port
+        self.state = EmulatorState(organizations: organizations, clients: clients)
+        let state = self.state
+        Task { await state.update(settings) }
+    }
+
+    /// The bound port, once started.
+    public var port: Int? { running.withLock { $0.port } }
+
+    /// `http://HOST:PORT`, once started: use it as `LINEAR_API_URL`.
+    public var baseURL: String? { port.map { "http://\(host):\($0)" } }
+
+    /// Starts listening and returns the base URL once the server accepts connections.
+    @discardableResult
+    public func start() async throws -> String {
+        let (stream, continuation) = AsyncStream<Int>.makeStream()
+        let app = Application(
+            router: EmulatorRoutes(state: state).router(),
+            configuration: .init(address: .hostname(host, port: requestedPort), serverName: "linear-emulator"),
+            onServerRunning: { channel in
+                continuation.yield(channel.localAddress?.port ?? 0)
+                continuation.finish()
+            })
+        let task = Task {
+            defer { continuation.finish() }
+            try await app.run()
+        }
+        var iterator = stream.makeAsyncIterator()
+        guard let port = await iterator.next() else {
+            _ = try await task.value
+            throw EmulatorError("the emulator stopped before it was listening")
+        }
+        running.withLock { $0 = (task, port) }
+        return "http://\(host):\(port)"
+    }
+
+    /// Runs until the surrounding task is cancelled (the `linear-oauth emulator` command).
+    public func run(onListening: @Sendable (String) -> Void = { _ in }) async throws {
+        let url = try await start()
+        onListening(url)
+        let task = running.withLock { $0.task }
+        try await withTaskCancellationHandler {
+            try await task?.value
+        } onCancel: {
+            task?.cancel()
+        }
+    }
+
+    /// Stops the server.
+    public func stop() async {
+        let task = running.withLock { state in
+            defer { state = (nil, nil) }
+            return state.task
+        }
+        task?.cancel()
+        _ = try? await task?.value
+    }
+
+    // MARK: - Control from Swift (the same as the /_emulator/ routes)
+
+    /// Replaces the run-time settings (lifetimes, grace, latency, rate limit, auto-approve).
+    public func configure(_ settings: EmulatorSettings) async { await state.update(settings) }
+
+    /// The current run-time settings.
+    public func settings() async -> EmulatorSettings { await state.settings }
+
+    /// Makes the next `count` token calls fail with `status` (and `Retry-After`, if given).
+    public func failNextTokenCalls(_ count: Int, status: Int, retryAfter: Int? = nil) async {
+        await state.armFailures(count: count, status: status, retryAfter: retryAfter)
+    }
+
+    /// The next refresh is carried out (the refresh token rotates) but its response is lost:
+    /// the connection closes without an answer.
+    public func dropNextRefreshResponse() async { await state.armDropNextRefresh() }
+
+    /// Every token, revoke and GraphQL call so far.
+    public func requests() async -> [EmulatorRequestRecord] { await state.requests() }
+
+    /// Forgets the request log.
+    public func clearRequests() async { await state.clearRequests() }
+
+    /// Adds (or replaces) a workspace.
+    public func add(_ organization: EmulatedOrganization) async { await state.add(organization) }
+
+    /// Adds (or replaces) an OAuth application.
+    public func add(_ client: EmulatedClient) async { await state.add(client) }
+
+    /// Issues tokens as an install would, without the browser: the token endpoint's JSON answer.
+    public func mintGrant(
+        clientID: String = LinearEmulator.defaultClient.id, organizationID: String, scopes: [String] = ["read", "write"],
+        actor: String = "app"
+    ) async throws -> EmulatedTokenResponse {
+        guard let response = await state.mintGrant(clientID: clientID, organizationID: organizationID, scopes: scopes, actor: actor, now: Date())
+        else { throw EmulatorError("unknown client \(clientID) or organization \(organizationID)") }
+        return response
+    }
+
+    /// Expires every access token of a workspace now.
+    @discardableResult
+    public func expireAccessTokens(organizationID: String) async -> Int {
+        await state.expireAccessTokens(organizationID: organizationID, now: Date())
+    }
+
+    /// Uninstalls the app from a workspace on Linear's side: revokes its grants and, if the client
+    /// has a webhook URL, sends the signed `OAuthApp`/`revoked` webhook.
+    /// - Returns: The webhook's HTTP status, or `nil` if no webhook was sent.
+    @discardableResult
+    public func uninstall(organizationID: String, clientID: String = LinearEmulator.defaultClient.id) async throws -> Int? {
+        _ = await state.revokeGrants(clientID: clientID, organizationID: organizationID)
+        guard let client = await state.client(clientID), let url = client.webhookURL, let secret = client.webhookSecret else {
+            return nil
+        }
+        return try await Self.sendRevokedWebhook(to: url, secret: secret, clientID: clientID, organizationID: organizationID)
+    }
+
+    /// Posts an `OAuthApp`/`revoked` webhook as Linear does: `linear-signature` is the hex
+    /// HMAC-SHA256 of the raw body, keyed by the webhook secret; `webhookTimestamp` is Unix ms.
+    static func sendRevokedWebhook(to url: String, secret: String, clientID: String, organizationID: String) async throws -> Int {
+        let now = Date()
+        let payload: [String: Any] = [
+            "type": "OAuthApp", "action": "revoked", "organizationId": organizationID, "oauthClientId": clientID,
+            "createdAt": ISO8601DateFormatter().string(from: now), "webhookId": UUID().uuidString.lowercased(),
+            "webhookTimestamp": Int64(now.timeIntervalSince1970 * 1000),
+        ]
+        let body = try JSONSerialization.data(withJSONObject: payload, options: [.sortedKeys])
+        let signature = HMAC<SHA256>.authenticationCode(for: body, using: SymmetricKey(data: Data(secret.utf8)))
+            .map { String(format: "%02x", $0) }.joined()
+        var request = HTTPClientRequest(url: url)
+        request.method = .POST
+        request.headers.add(name: "content-type", value: "application/json; charset=utf-8")
+        request.headers.add(name: "linear-signature", value: signature)
+        request.headers.add(name: "linear-event", value: "OAuthApp")
+        request.headers.add(name: "linear-delivery", value: UUID().uuidString.lowercased())
+        request.headers.add(name: "user-agent", value: "Linear-Webhook")
+        request.body = .bytes(ByteBuffer(data: body))
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
+        return Int(response.status.code)
+    }
+}
+
+/// A misuse of the emulator itself.
+public struct EmulatorError: Error, CustomStringConvertible {
+    public var description: String
+    init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,320 @@
+import AsyncHTTPClient
+import Crypto
+import Foundation
+import NIOCore
+import NIOHTTP1
+
+/// Tokens from Linear's token endpoint.
+public struct LinearTokenResponse: Sendable, Equatable {
+    public var accessToken: Secret
+    /// Absent for `client_credentials`; a refresh may also leave it out (keep the old one then).
+    public var refreshToken: Secret?
+    /// Seconds the access token lives, as Linear announced.
+    public var expiresIn: Int
+    /// When the access token expires, from `expiresIn` and the time the answer arrived.
+    public var expiresAt: Date
+    public var scopes: [String]
+    public var tokenType: String
+}
+
+/// A GraphQL answer: `data` and the rate-limit headers.
+public struct LinearGraphQLResponse: Sendable {
+    /// The `data` object as JSON.
+    public var data: Data
+    /// `X-RateLimit-Requests-Remaining`, when sent.
+    public var requestsRemaining: Int?
+    /// `X-RateLimit-Requests-Reset`, when sent.
+    public var requestsResetAt: Date?
+
+    /// Decodes `data` into a type of yours.
+    public func decode<T: Decodable>(_ type: T.Type) throws -> T {
+        try JSONDecoder().decode(type, from: data)
+    }
+}
+
+/// What a revocation came to.
+public enum LinearRevocationResult: Sendable, Equatable {
+    /// 200: revoked.
+    case revoked
+    /// 400: Linear could not revoke it (already revoked or unknown).
+    case notRevoked(String)
+    /// 401: the token could not authenticate the request.
+    case unauthenticated
+}
+
+/// The two kinds of token `POST /oauth/revoke` takes.
+public enum LinearTokenTypeHint: String, Sendable {
+    case accessToken = "access_token"
+    case refreshToken = "refresh_token"
+}
+
+/// PKCE (RFC 7636) with the S256 method.
+public struct PKCE: Sendable {
+    /// The secret kept by us until the code exchange (43 characters, base64url).
+    public let verifier: String
+    /// `base64url(SHA-256(verifier))`, sent with the authorize request.
+    public let challenge: String
+
+    /// A fresh random verifier and its challenge.
+    public init() {
+        self.init(verifier: Self.base64URL(Data((0..<32).map { _ in UInt8.random(in: 0...255) })))
+    }
+
+    /// The challenge for a known verifier.
+    public init(verifier: String) {
+        self.verifier = verifier
+        self.challenge = Self.base64URL(Data(SHA256.hash(data: Data(verifier.utf8))))
+    }
+
+    static func base64URL(_ data: Data) -> String {
+        data.base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+            .replacingOccurrences(of: "=", with: "")
+    }
+}
+
+/// Linear's OAuth endpoints and GraphQL API, as ../shared/LINEAR-OAUTH.md describes them: form-encoded
+/// token calls, every failure sorted into ``LinearOAuthError``'s three kinds, a time-out on every call.
+public struct LinearClient: Sendable {
+    public let configuration: LinearClientConfiguration
+    private let httpClient: HTTPClient
+
+    /// - Parameter httpClient: The HTTP client to use (default: AsyncHTTPClient's shared one).
+    public init(configuration: LinearClientConfiguration, httpClient: HTTPClient = .shared) {
+        self.configuration = configuration
+        self.httpClient = httpClient
+    }
+
+    static let userAgent = "linear-oauth/0.1 (+https://github.com/linear-oauth)"
+
+    // MARK: - Authorization
+
+    /// The URL of Linear's consent page for an install: `response_type=code`, comma-separated
+    /// scopes, `actor`, `state` and a PKCE S256 challenge.
+    public func authorizationURL(
+        state: String, pkce: PKCE, scopes: [String] = ["read", "write"], actor: String = "app", prompt: Bool = false
+    ) throws(LinearOAuthError) -> String {
+        guard let redirectURI = configuration.redirectURI else {
+            throw .configuration(.init(message: "LINEAR_REDIRECT_URI is not set"))
+        }
+        var fields = [
+            ("client_id", configuration.clientID), ("redirect_uri", redirectURI), ("response_type", "code"),
+            ("scope", scopes.joined(separator: ",")), ("state", state), ("actor", actor),
+            ("code_challenge", pkce.challenge), ("code_challenge_method", "S256"),
+        ]
+        if prompt { fields.append(("prompt", "consent")) }
+        let separator = configuration.authorizeURL.contains("?") ? "&" : "?"
+        return configuration.authorizeURL + separator + Self.formEncode(fields)
+    }
+
+    // MARK: - Token endpoint
+
+    /// Exchanges an authorization code (with its PKCE verifier) for tokens.
+    public func exchangeCode(_ code: String, codeVerifier: String?) async throws(LinearOAuthError) -> LinearTokenResponse {
+        guard let redirectURI = configuration.redirectURI else {
+            throw .configuration(.init(message: "LINEAR_REDIRECT_URI is not set"))
+        }
+        var fields = [("grant_type", "authorization_code"), ("code", code), ("redirect_uri", redirectURI)]
+        if let codeVerifier { fields.append(("code_verifier", codeVerifier)) }
+        return try await tokenCall(fields, secrets: [code] + (codeVerifier.map { [$0] } ?? []))
+    }
+
+    /// Exchanges a refresh token for a new access token and (Linear rotates them) a new refresh token.
+    public func refresh(_ refreshToken: Secret) async throws(LinearOAuthError) -> LinearTokenResponse {
+        try await tokenCall(
+            [("grant_type", "refresh_token"), ("refresh_token", refreshToken.value)], secrets: [refreshToken.value])
+    }
+
+    /// The app's own token (`client_credentials`, 30 days, no refresh token). Asking for other scopes
+    /// than before revokes the app tokens issued earlier.
+    public func clientCredentials(scopes: [String] = ["read", "write"]) async throws(LinearOAuthError) -> LinearTokenResponse {
+        try await tokenCall([("grant_type", "client_credentials"), ("scope", scopes.joined(separator: ","))], secrets: [])
+    }
+
+    private func tokenCall(_ fields: [(String, String)], secrets: [String]) async throws(LinearOAuthError) -> LinearTokenResponse {
+        let (status, headers, body) = try await post(
+            path: "/oauth/token", fields: fields, authenticateClient: true, secrets: secrets)
+        guard status == 200 else { throw Self.classify(status: status, headers: headers, body: body, secrets: secrets) }
+        guard let object = try? JSONSerialization.jsonObject(with: body) as? [String: Any],
+            let accessToken = object["access_token"] as? String, !accessToken.isEmpty
+        else {
+            throw .transient(.init(message: "Linear's token answer could not be read", status: status))
+        }
+        let expiresIn = (object["expires_in"] as? NSNumber)?.intValue ?? Int(object["expires_in"] as? String ?? "") ?? 0
+        return LinearTokenResponse(
+            accessToken: Secret(accessToken),
+            refreshToken: (object["refresh_token"] as? String).flatMap { $0.isEmpty ? nil : Secret($0) },
+            expiresIn: expiresIn,
+            expiresAt: Date().addingTimeInterval(TimeInterval(expiresIn)),
+            scopes: Self.parseScopes(object["scope"]),
+            tokenType: object["token_type"] as? String ?? "Bearer")
+    }
+
+    // MARK: - Revocation
+
+    /// Revokes one token (`token` + `token_type_hint`). 400 and 401 are answers, not errors: the
+    /// token was already dead or unknown.
+    public func revoke(_ token: Secret, hint: LinearTokenTypeHint) async throws(LinearOAuthError) -> LinearRevocationResult {
+        let (status, headers, body) = try await post(
+            path: "/oauth/revoke", fields: [("token", token.value), ("token_type_hint", hint.rawValue)],
+            authenticateClient: true, secrets: [token.value])
+        switch status {
+        case 200: return .revoked
+        case 400:
+            let object = try? JSONSerialization.jsonObject(with: body) as? [String: Any]
+            return .notRevoked(Self.scrub(object?["error_description"] as? String ?? "could not revoke", secrets: [token.value]))
+        case 401: return .unauthenticated
+        default: throw Self.classify(status: status, headers: headers, body: body, secrets: [token.value])
+        }
+    }
+
+    // MARK: - GraphQL
+
+    /// Runs a GraphQL query with an access token. Checks `errors` even on a 200.
+    public func graphQL(
+        _ query: String, variables: [String: any Sendable] = [:], accessToken: Secret
+    ) async throws(LinearAPIError) -> LinearGraphQLResponse {
+        var request = HTTPClientRequest(url: configuration.apiURL + "/graphql")
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.headers.add(name: "Accept", value: "application/json")
+        request.headers.add(name: "User-Agent", value: Self.userAgent)
+        request.headers.add(name: "Authorization", value: "Bearer \(accessToken.value)")
+        let payload: [String: Any] = ["query": query, "variables": variables]
+        guard let json = try? JSONSerialization.data(withJSONObject: payload, options: [.sortedKeys]) else {
+            throw .graphQL(messages: ["variables are not JSON"], codes: [], status: 0)
+        }
+        request.body = .bytes(ByteBuffer(bytes: json))
+        let status: Int, headers: HTTPHeaders, body: Data
+        do {
+            (status, headers, body) = try await send(request, secrets: [accessToken.value])
+        } catch {
+            throw .transport(error)
+        }
+        let object = try? JSONSerialization.jsonObject(with: body) as? [String: Any]
+        let errors = (object?["errors"] as? [[String: Any]]) ?? []
+        let codes = errors.compactMap { ($0["extensions"] as? [String: Any])?["code"] as? String }
+        let messages = errors.compactMap { $0["message"] as? String }.map { Self.scrub($0, secrets: [accessToken.value]) }
+        let resetAt = headers.first(name: "X-RateLimit-Requests-Reset").flatMap(Double.init)
+            .map { Date(timeIntervalSince1970: $0 / 1000) }
+        if codes.contains("RATELIMITED") {
+            throw .rateLimited(resetAt: resetAt, message: messages.first ?? "rate limited")
+        }
+        if status == 401 || codes.contains("AUTHENTICATION_ERROR") {
+            throw .authenticationFailed(message: messages.first ?? "authentication required")
+        }
+        if status >= 500 || status == 429 {
+            throw .transport(Self.classify(status: status, headers: headers, body: body, secrets: [accessToken.value]))
+        }
+        guard !errors.isEmpty || status != 200 || object?["data"] != nil else {
+            throw .transport(.transient(.init(message: "Linear's GraphQL answer could not be read", status: status)))
+        }
+        guard errors.isEmpty, status == 200, let data = object?["data"],
+            let dataJSON = try? JSONSerialization.data(withJSONObject: data)
+        else {
+            throw .graphQL(messages: messages.isEmpty ? ["HTTP \(status)"] : messages, codes: codes, status: status)
+        }
+        return LinearGraphQLResponse(
+            data: dataJSON,
+            requestsRemaining: headers.first(name: "X-RateLimit-Requests-Remaining").flatMap { Int($0) },
+            requestsResetAt: resetAt)
+    }
+
+    // MARK: - HTTP
+
+    private func post(
+        path: String, fields: [(String, String)], authenticateClient: Bool, secrets: [String]
+    ) async throws(LinearOAuthError) -> (Int, HTTPHeaders, Data) {
+        var request = HTTPClientRequest(url: configuration.apiURL + path)
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
+        request.headers.add(name: "Accept", value: "application/json")
+        request.headers.add(name: "User-Agent", value: Self.userAgent)
+        var fields = fields
+        if authenticateClient {
+            switch configuration.clientAuthentication {
+            case .formFields:
+                fields += [("client_id", configuration.clientID), ("client_secret", configuration.clientSecret.value)]
+            case .basic:
+                // RFC 6749 2.3.1: form-encode id and secret before joining them.
+                let credentials = Self.formEncode(configuration.clientID) + ":" + Self.formEncode(configuration.clientSecret.value)
+                request.headers.add(name: "Authorization", value: "Basic " + Data(credentials.utf8).base64EncodedString())
+            }
+        }
+        request.body = .bytes(ByteBuffer(string: Self.formEncode(fields)))
+        return try await send(request, secrets: secrets + [configuration.clientSecret.value])
+    }
+
+    private func send(_ request: HTTPClientRequest, secrets: [String]) async throws(LinearOAuthError) -> (Int, HTTPHeaders, Data) {
+        let timeout = TimeAmount.nanoseconds(
+            configuration.timeout.components.seconds * 1_000_000_000 + configuration.timeout.components.attoseconds / 1_000_000_000)
+        do {
+            let response = try await httpClient.execute(request, timeout: timeout)
+            let body = try await response.body.collect(upTo: 1 << 20)
+            return (Int(response.status.code), response.headers, Data(body.readableBytesView))
+        } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout || error == .connectTimeout {
+            throw .transient(.init(message: "Linear did not answer within \(configuration.timeout.components.seconds) s"))
+        } catch {
+            throw .transient(.init(message: "could not reach Linear: \(Self.scrub(String(describing: error), secrets: secrets))"))
+        }
+    }
+
+    /// Sorts a failed token-endpoint answer into the three kinds.
+    static func classify(status: Int, headers: HTTPHeaders, body: Data, secrets: [String]) -> LinearOAuthError {
+        let object = try? JSONSerialization.jsonObject(with: body) as? [String: Any]
+        let code = object?["error"] as? String
+        let description = Self.scrub((object?["error_description"] as? String) ?? code ?? "HTTP \(status)", secrets: secrets)
+        let retryAfter = headers.first(name: "Retry-After").flatMap(Self.parseRetryAfter)
+        if status == 429 || status >= 500 {
+            return .transient(.init(code: code, message: description, status: status, retryAfter: retryAfter))
+        }
+        switch code {
+        case "invalid_grant":
+            return .reauthorizationRequired(.init(code: code, message: description, status: status))
+        case "invalid_request" where description.lowercased().contains("refresh token")
+            && ["expired", "revoked", "invalid"].contains(where: description.lowercased().contains):
+            // Reported by Linear users for dead refresh tokens: {"error":"invalid_request","error_description":"Refresh token expired"}.
+            return .reauthorizationRequired(.init(code: code, message: description, status: status))
+        case .some:
+            return .configuration(.init(code: code, message: description, status: status))
+        case nil where status == 401 || status == 403 || status == 404 || status == 405:
+            return .configuration(.init(message: "Linear answered HTTP \(status): check LINEAR_API_URL and the client credentials", status: status))
+        case nil:
+            return .transient(.init(message: "Linear's answer could not be read (HTTP \(status))", status: status, retryAfter: retryAfter))
+        }
+    }
+
+    /// `Retry-After` as seconds or an HTTP date.
+    static func parseRetryAfter(_ value: String) -> Duration? {
+        if let seconds = Int(value.trimmingCharacters(in: .whitespaces)) { return .seconds(max(0, seconds)) }
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
+        return formatter.date(from: value).map { .seconds(max(0, Int($0.timeIntervalSinceNow.rounded(.up)))) }
+    }
+
+    /// Scopes as Linear sends them: a space-separated string, a comma-separated one, or (apps
+    /// created before 2023-12-01) a JSON array.
+    public static func parseScopes(_ value: Any?) -> [String] {
+        if let array = value as? [String] { return array }
+        guard let text = value as? String else { return [] }
+        return text.split(whereSeparator: { $0 == " " || $0 == "," }).map(String.init)
+    }
+
+    /// Removes anything that is, or looks like, a token from text that came from elsewhere.
+    static func scrub(_ text: String, secrets: [String]) -> String {
+        var text = text
+        for secret in secrets where !secret.isEmpty { text = text.replacingOccurrences(of: secret, with: "<redacted>") }
+        return text.replacingOccurrences(of: #"lin_[A-Za-z]+_[A-Za-z0-9]+"#, with: "<redacted>", options: .regularExpression)
+    }
+
+    /// `application/x-www-form-urlencoded`: unreserved characters kept, everything else percent-encoded.
+    static func formEncode(_ fields: [(String, String)]) -> String {
+        fields.map { "\(formEncode($0.0))=\(formEncode($0.1))" }.joined(separator: "&")
+    }
+
+    static func formEncode(_ text: String) -> String {
+        var allowed = CharacterSet()
+        allowed.insert(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+        return text.addingPercentEncoding(withAllowedCharacters: allowed) ?? text
+    }
+}
