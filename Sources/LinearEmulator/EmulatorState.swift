@@ -79,7 +79,8 @@ actor EmulatorState {
     private var failNext: (count: Int, status: Int, retryAfter: Int?) = (0, 500, nil)
     private var dropNextRefresh = false
 
-    init(organizations: [EmulatedOrganization], clients: [EmulatedClient]) {
+    init(organizations: [EmulatedOrganization], clients: [EmulatedClient], settings: EmulatorSettings) {
+        self.settings = settings
         self.organizations = organizations
         self.clients = Dictionary(uniqueKeysWithValues: clients.map { ($0.id, $0) })
     }

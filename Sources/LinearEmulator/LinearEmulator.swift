@@ -43,9 +43,7 @@ public final class LinearEmulator: Sendable {
     ) {
         self.host = host
         self.requestedPort = port
-        self.state = EmulatorState(organizations: organizations, clients: clients)
-        let state = self.state
-        Task { await state.update(settings) }
+        self.state = EmulatorState(organizations: organizations, clients: clients, settings: settings)
     }
 
     /// The bound port, once started.

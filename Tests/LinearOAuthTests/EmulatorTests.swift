@@ -1,0 +1,355 @@
+import Crypto
+import Foundation
+import Hummingbird
+import LinearEmulator
+import LinearOAuth
+import Synchronization
+import Testing
+
+private let client = LinearEmulator.defaultClient
+private let redirectURI = client.redirectURIs[0]
+private let clientAuth = ["client_id": client.id, "client_secret": client.secret]
+
+/// The authorize parameters an install sends.
+private func authorizeQuery(_ extra: [String: String] = [:], pkce: PKCE? = nil) -> String {
+    var fields = ["client_id": client.id, "redirect_uri": redirectURI, "response_type": "code", "scope": "read,write",
+                  "state": "state-123", "actor": "app"]
+    if let pkce { fields["code_challenge"] = pkce.challenge; fields["code_challenge_method"] = "S256" }
+    fields.merge(extra) { $1 }
+    return fields.sorted { $0.key < $1.key }.map { "\($0.key)=\(RawHTTP.encode($0.value))" }.joined(separator: "&")
+}
+
+/// Approves an install through the consent form and returns the redirect's query.
+private func approve(_ url: String, query: String, decision: String = "approve") async throws -> [String: String] {
+    var fields = RawHTTP.query("?" + query)
+    fields["decision"] = decision
+    fields["organization_id"] = "org-globex"
+    let answer = try await RawHTTP.form(url + "/oauth/authorize", fields)
+    #expect(answer.status == 302)
+    #expect(answer.header("location")?.hasPrefix(redirectURI) == true)
+    return RawHTTP.query(answer.header("location"))
+}
+
+@Suite("Linear emulator over HTTP")
+struct EmulatorTests {
+    @Test("authorize validates the request and shows a consent page naming the workspace and scopes")
+    func authorizeConsentPage() async throws {
+        try await withEmulator { _, url in
+            let page = try await RawHTTP.request(.GET, url + "/oauth/authorize?" + authorizeQuery())
+            #expect(page.status == 200)
+            #expect(page.text.contains("Acme (emulated)") && page.text.contains("<li>write</li>"))
+            #expect(page.text.contains("value=\"approve\"") && page.text.contains("value=\"deny\""))
+
+            let unknownClient = try await RawHTTP.request(.GET, url + "/oauth/authorize?" + authorizeQuery(["client_id": "nope"]))
+            #expect(unknownClient.status == 400 && unknownClient.text.contains("client_id"))
+            let badRedirect = try await RawHTTP.request(.GET, url + "/oauth/authorize?" + authorizeQuery(["redirect_uri": "https://evil.example/cb"]))
+            #expect(badRedirect.status == 400 && badRedirect.text.contains("redirect_uri"))
+
+            for (extra, error) in [(["response_type": "token"], "unsupported_response_type"),
+                                   (["scope": "read,teleport"], "invalid_scope"),
+                                   (["scope": "read,admin"], "invalid_scope"),
+                                   (["actor": "robot"], "invalid_request"),
+                                   (["code_challenge_method": "S512", "code_challenge": "x"], "invalid_request")] {
+                let answer = try await RawHTTP.request(.GET, url + "/oauth/authorize?" + authorizeQuery(extra))
+                #expect(answer.status == 302)
+                let query = RawHTTP.query(answer.header("location"))
+                #expect(query["error"] == error)
+                #expect(query["state"] == "state-123")
+            }
+        }
+    }
+
+    @Test("Deny redirects with access_denied; Approve with a code and the state; auto-approve at once")
+    func approveAndDeny() async throws {
+        try await withEmulator { emulator, url in
+            let denied = try await approve(url, query: authorizeQuery(), decision: "deny")
+            #expect(denied["error"] == "access_denied" && denied["state"] == "state-123" && denied["code"] == nil)
+            let approved = try await approve(url, query: authorizeQuery())
+            #expect(approved["code"]?.isEmpty == false && approved["state"] == "state-123")
+
+            var settings = await emulator.settings()
+            settings.autoApprove = true
+            await emulator.configure(settings)
+            let auto = try await RawHTTP.request(.GET, url + "/oauth/authorize?" + authorizeQuery())
+            #expect(auto.status == 302)
+            #expect(RawHTTP.query(auto.header("location"))["code"]?.isEmpty == false)
+        }
+    }
+
+    @Test("a code is single-use, expires, checks PKCE (S256 and plain) and the redirect URI")
+    func authorizationCodeGrant() async throws {
+        try await withEmulator { emulator, url in
+            let pkce = PKCE()
+            let code = try #require(try await approve(url, query: authorizeQuery(pkce: pkce))["code"])
+            var fields = clientAuth.merging(["grant_type": "authorization_code", "code": code, "redirect_uri": redirectURI]) { $1 }
+
+            let wrongVerifier = try await RawHTTP.form(url + "/oauth/token", fields.merging(["code_verifier": PKCE().verifier]) { $1 })
+            #expect(wrongVerifier.status == 400 && wrongVerifier.json["error"] as? String == "invalid_grant")
+            let wrongRedirect = try await RawHTTP.form(url + "/oauth/token", fields.merging(["code_verifier": pkce.verifier, "redirect_uri": "http://localhost:8080/oauth/callback"]) { $1 })
+            #expect(wrongRedirect.status == 400 && wrongRedirect.json["error"] as? String == "invalid_request")
+
+            fields["code_verifier"] = pkce.verifier
+            let tokens = try await RawHTTP.form(url + "/oauth/token", fields)
+            #expect(tokens.status == 200)
+            #expect(tokens.json["token_type"] as? String == "Bearer")
+            #expect(tokens.json["expires_in"] as? Int == 86_399)
+            #expect(tokens.json["scope"] as? String == "read write")
+            #expect((tokens.json["access_token"] as? String)?.hasPrefix("lin_oauth_") == true)
+            #expect(tokens.json["refresh_token"] is String)
+            let reused = try await RawHTTP.form(url + "/oauth/token", fields)
+            #expect(reused.status == 400 && reused.json["error"] as? String == "invalid_grant")
+
+            let plainCode = try #require(try await approve(
+                url, query: authorizeQuery(["code_challenge": "plain-verifier-0123456789-0123456789-abcdefg", "code_challenge_method": "plain"]))["code"])
+            let plain = try await RawHTTP.form(url + "/oauth/token", clientAuth.merging([
+                "grant_type": "authorization_code", "code": plainCode, "redirect_uri": redirectURI,
+                "code_verifier": "plain-verifier-0123456789-0123456789-abcdefg"]) { $1 })
+            #expect(plain.status == 200)
+
+            var settings = await emulator.settings()
+            settings.authorizationCodeLifetime = 0
+            await emulator.configure(settings)
+            let expiring = try #require(try await approve(url, query: authorizeQuery())["code"])
+            let expired = try await RawHTTP.form(url + "/oauth/token", clientAuth.merging([
+                "grant_type": "authorization_code", "code": expiring, "redirect_uri": redirectURI]) { $1 })
+            #expect(expired.status == 400 && expired.json["error"] as? String == "invalid_grant")
+        }
+    }
+
+    @Test("client authentication by Basic header or by body; a wrong secret is invalid_client; unknown grants are refused")
+    func clientAuthentication() async throws {
+        try await withEmulator { emulator, url in
+            let grant = try await emulator.mintGrant(organizationID: "org-acme")
+            let basic = "Basic " + Data("\(client.id):\(client.secret)".utf8).base64EncodedString()
+            let viaHeader = try await RawHTTP.form(
+                url + "/oauth/token", ["grant_type": "refresh_token", "refresh_token": grant.refreshToken!],
+                headers: [("Authorization", basic)])
+            #expect(viaHeader.status == 200)
+            let wrong = try await RawHTTP.form(url + "/oauth/token", [
+                "grant_type": "refresh_token", "refresh_token": "x", "client_id": client.id, "client_secret": "wrong"])
+            #expect(wrong.status == 401 && wrong.json["error"] as? String == "invalid_client")
+            let unknown = try await RawHTTP.form(url + "/oauth/token", clientAuth.merging(["grant_type": "password"]) { $1 })
+            #expect(unknown.status == 400 && unknown.json["error"] as? String == "unsupported_grant_type")
+            let json = try await RawHTTP.json(url + "/oauth/token", ["grant_type": "refresh_token"])
+            #expect(json.status == 400 && json.json["error"] as? String == "invalid_request")
+        }
+    }
+
+    @Test("refresh rotates both tokens; the old refresh token replays the same answer within the grace window, then is dead")
+    func refreshRotationAndGrace() async throws {
+        try await withEmulator { emulator, url in
+            let grant = try await emulator.mintGrant(organizationID: "org-acme")
+            let old = try #require(grant.refreshToken)
+            let first = try await RawHTTP.form(url + "/oauth/token", clientAuth.merging(["grant_type": "refresh_token", "refresh_token": old]) { $1 })
+            #expect(first.status == 200)
+            let newRefresh = try #require(first.json["refresh_token"] as? String)
+            #expect(newRefresh != old && first.json["access_token"] as? String != grant.accessToken)
+            let replay = try await RawHTTP.form(url + "/oauth/token", clientAuth.merging(["grant_type": "refresh_token", "refresh_token": old]) { $1 })
+            #expect(replay.status == 200)
+            #expect(replay.json["refresh_token"] as? String == newRefresh)
+            #expect(replay.json["access_token"] as? String == first.json["access_token"] as? String)
+
+            var settings = await emulator.settings()
+            settings.gracePeriod = -1  // the window has passed
+            await emulator.configure(settings)
+            let late = try await RawHTTP.form(url + "/oauth/token", clientAuth.merging(["grant_type": "refresh_token", "refresh_token": old]) { $1 })
+            #expect(late.status == 400 && late.json["error"] as? String == "invalid_grant")
+            let current = try await RawHTTP.form(url + "/oauth/token", clientAuth.merging(["grant_type": "refresh_token", "refresh_token": newRefresh]) { $1 })
+            #expect(current.status == 200)
+
+            let log = await emulator.requests().filter { $0.grantType == "refresh_token" }
+            #expect(log.map(\.outcome) == ["ok", "replayed", "invalid_grant", "ok"])
+            #expect(log[0].refreshTokenFingerprint == tokenFingerprint(old))
+            #expect(log.allSatisfy { $0.organizationID == "org-acme" })
+        }
+    }
+
+    @Test("client_credentials: a 30-day token without refresh token; switchable off; other scopes revoke earlier app tokens")
+    func clientCredentials() async throws {
+        var off = LinearEmulator.defaultClient
+        off.id = "no-cc"
+        off.clientCredentialsEnabled = false
+        try await withEmulator(clients: [LinearEmulator.defaultClient, off]) { _, url in
+            let first = try await RawHTTP.form(url + "/oauth/token", clientAuth.merging(["grant_type": "client_credentials", "scope": "read,write"]) { $1 })
+            #expect(first.status == 200)
+            #expect(first.json["expires_in"] as? Int == 2_591_999 && first.json["refresh_token"] == nil)
+            let token = try #require(first.json["access_token"] as? String)
+            let query = ["query": "{ viewer { id } }"]
+            #expect(try await RawHTTP.json(url + "/graphql", query, headers: [("Authorization", "Bearer \(token)")]).status == 200)
+            _ = try await RawHTTP.form(url + "/oauth/token", clientAuth.merging(["grant_type": "client_credentials", "scope": "read"]) { $1 })
+            #expect(try await RawHTTP.json(url + "/graphql", query, headers: [("Authorization", "Bearer \(token)")]).status == 401)
+
+            let disabled = try await RawHTTP.form(url + "/oauth/token", [
+                "grant_type": "client_credentials", "client_id": "no-cc", "client_secret": client.secret])
+            #expect(disabled.status == 400)
+            #expect(disabled.json["error"] as? String == "Error")
+            #expect(disabled.json["error_description"] as? String == "Client does not support the client_credentials grant type")
+        }
+    }
+
+    @Test("revoke: token + hint, the legacy Bearer and field forms, 200/400/401, never combined")
+    func revoke() async throws {
+        try await withEmulator { emulator, url in
+            let grant = try await emulator.mintGrant(organizationID: "org-acme")
+            let refresh = try #require(grant.refreshToken)
+            #expect(try await RawHTTP.form(url + "/oauth/revoke", ["token": grant.accessToken, "token_type_hint": "access_token"]).status == 200)
+            #expect(try await RawHTTP.form(url + "/oauth/revoke", ["token": grant.accessToken]).status == 400)
+            #expect(try await RawHTTP.form(url + "/oauth/revoke", ["token": refresh, "access_token": grant.accessToken]).status == 400)
+            #expect(try await RawHTTP.form(url + "/oauth/revoke", ["token": refresh, "token_type_hint": "refresh_token"]).status == 200)
+            let afterRevoke = try await RawHTTP.form(url + "/oauth/token", clientAuth.merging(["grant_type": "refresh_token", "refresh_token": refresh]) { $1 })
+            #expect(afterRevoke.status == 400 && afterRevoke.json["error"] as? String == "invalid_grant")
+
+            let second = try await emulator.mintGrant(organizationID: "org-acme")
+            #expect(try await RawHTTP.form(url + "/oauth/revoke", [:], headers: [("Authorization", "Bearer \(second.accessToken)")]).status == 200)
+            #expect(try await RawHTTP.form(url + "/oauth/revoke", [:], headers: [("Authorization", "Bearer \(second.accessToken)")]).status == 401)
+            #expect(try await RawHTTP.form(url + "/oauth/revoke", ["refresh_token": second.refreshToken!]).status == 200)
+            #expect(try await RawHTTP.form(url + "/oauth/revoke", [:]).status == 400)
+            #expect(await emulator.requests().filter { $0.endpoint == "revoke" }.count == 8)
+        }
+    }
+
+    @Test("GraphQL: viewer and organization per workspace; 401 AUTHENTICATION_ERROR for missing, expired or revoked tokens")
+    func graphQL() async throws {
+        try await withEmulator { emulator, url in
+            let acme = try await emulator.mintGrant(organizationID: "org-acme")
+            let globex = try await emulator.mintGrant(organizationID: "org-globex")
+            let query = ["query": "query { viewer { id name } organization { id name urlKey } }"]
+            let a = try await RawHTTP.json(url + "/graphql", query, headers: [("Authorization", "Bearer \(acme.accessToken)")])
+            let data = try #require(a.json["data"] as? [String: Any])
+            #expect((data["viewer"] as? [String: Any])?["id"] as? String == "app-user-acme")
+            #expect((data["organization"] as? [String: Any])?["urlKey"] as? String == "acme")
+            let g = try await RawHTTP.json(url + "/graphql", query, headers: [("Authorization", "Bearer \(globex.accessToken)")])
+            #expect(((g.json["data"] as? [String: Any])?["organization"] as? [String: Any])?["id"] as? String == "org-globex")
+
+            func expectUnauthenticated(_ answer: HTTPAnswer) {
+                #expect(answer.status == 401)
+                let extensions = (answer.json["errors"] as? [[String: Any]])?.first?["extensions"] as? [String: Any]
+                #expect(extensions?["code"] as? String == "AUTHENTICATION_ERROR")
+            }
+            expectUnauthenticated(try await RawHTTP.json(url + "/graphql", query))
+            #expect(await emulator.expireAccessTokens(organizationID: "org-acme") == 1)
+            expectUnauthenticated(try await RawHTTP.json(url + "/graphql", query, headers: [("Authorization", "Bearer \(acme.accessToken)")]))
+            _ = try await RawHTTP.form(url + "/oauth/revoke", ["token": globex.refreshToken!])
+            expectUnauthenticated(try await RawHTTP.json(url + "/graphql", query, headers: [("Authorization", "Bearer \(globex.accessToken)")]))
+        }
+    }
+
+    @Test("GraphQL rate limit: headers on every answer, RATELIMITED past the limit")
+    func rateLimit() async throws {
+        var settings = EmulatorSettings()
+        settings.rateLimitRequests = 2
+        settings.rateLimitStatus = 429
+        try await withEmulator(settings: settings) { emulator, url in
+            let grant = try await emulator.mintGrant(organizationID: "org-acme")
+            let headers = [("Authorization", "Bearer \(grant.accessToken)")]
+            let first = try await RawHTTP.json(url + "/graphql", ["query": "{ viewer { id } }"], headers: headers)
+            #expect(first.status == 200)
+            #expect(first.header("X-RateLimit-Requests-Limit") == "2" && first.header("X-RateLimit-Requests-Remaining") == "1")
+            let reset = try #require(first.header("X-RateLimit-Requests-Reset").flatMap(Double.init))
+            #expect(reset > Date().timeIntervalSince1970 * 1000)
+            _ = try await RawHTTP.json(url + "/graphql", ["query": "{ viewer { id } }"], headers: headers)
+            let limited = try await RawHTTP.json(url + "/graphql", ["query": "{ viewer { id } }"], headers: headers)
+            #expect(limited.status == 429)
+            #expect(((limited.json["errors"] as? [[String: Any]])?.first?["extensions"] as? [String: Any])?["code"] as? String == "RATELIMITED")
+            #expect(limited.header("X-RateLimit-Requests-Remaining") == "0")
+        }
+    }
+
+    @Test("faults: the next N token calls fail with the chosen status and Retry-After; latency delays answers")
+    func injectedFailures() async throws {
+        try await withEmulator { emulator, url in
+            let grant = try await emulator.mintGrant(organizationID: "org-acme")
+            let refresh = clientAuth.merging(["grant_type": "refresh_token", "refresh_token": grant.refreshToken!]) { $1 }
+            let armed = try await RawHTTP.json(url + "/_emulator/faults", ["fail_next": ["count": 2, "status": 429, "retry_after": 7]])
+            #expect(armed.status == 204)
+            for _ in 0..<2 {
+                let failed = try await RawHTTP.form(url + "/oauth/token", refresh)
+                #expect(failed.status == 429 && failed.header("Retry-After") == "7")
+            }
+            #expect(try await RawHTTP.form(url + "/oauth/token", refresh).status == 200)
+            #expect(await emulator.requests().map(\.outcome) == ["injected_429", "injected_429", "ok"])
+
+            _ = try await RawHTTP.json(url + "/_emulator/config", ["latency_ms": 300])
+            let start = ContinuousClock.now
+            _ = try await RawHTTP.json(url + "/graphql", ["query": "{ viewer { id } }"])
+            #expect(ContinuousClock.now - start >= .milliseconds(300))
+        }
+    }
+
+    @Test("a dropped refresh response: the connection closes, the rotation happened, and the old token replays it")
+    func droppedResponse() async throws {
+        try await withEmulator { emulator, url in
+            let grant = try await emulator.mintGrant(organizationID: "org-acme")
+            let refresh = clientAuth.merging(["grant_type": "refresh_token", "refresh_token": grant.refreshToken!]) { $1 }
+            #expect(try await RawHTTP.json(url + "/_emulator/faults", ["drop_next_refresh": true]).status == 204)
+            await #expect(throws: (any Error).self) { _ = try await RawHTTP.form(url + "/oauth/token", refresh) }
+            let recovered = try await RawHTTP.form(url + "/oauth/token", refresh)
+            #expect(recovered.status == 200)
+            #expect(await emulator.requests().map(\.outcome) == ["dropped", "replayed"])
+        }
+    }
+
+    @Test("an uninstall from Linear's side revokes the grant and sends the signed OAuthApp webhook")
+    func uninstallWebhook() async throws {
+        let received = Mutex<[(headers: [String: String], body: Data)]>([])
+        let router = Router()
+        router.post("/webhooks/linear") { request, _ -> HTTPResponse.Status in
+            var request = request
+            let body = try await request.collectBody(upTo: 1 << 16)
+            var headers: [String: String] = [:]
+            for field in request.headers { headers[field.name.canonicalName] = field.value }
+            received.withLock { $0.append((headers, Data(body.readableBytesView))) }
+            return .ok
+        }
+        let (stream, continuation) = AsyncStream<Int>.makeStream()
+        let receiver = Application(
+            router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+            onServerRunning: { continuation.yield($0.localAddress?.port ?? 0); continuation.finish() })
+        let task = Task { try await receiver.run() }
+        defer { task.cancel() }
+        var iterator = stream.makeAsyncIterator()
+        let port = try #require(await iterator.next())
+        var webhookClient = LinearEmulator.defaultClient
+        webhookClient.webhookURL = "http://127.0.0.1:\(port)/webhooks/linear"
+        webhookClient.webhookSecret = "whsec-test"
+        try await withEmulator(clients: [webhookClient]) { emulator, url in
+            let grant = try await emulator.mintGrant(organizationID: "org-globex")
+            let answer = try await RawHTTP.json(url + "/_emulator/revoke", ["organization_id": "org-globex"])
+            #expect(answer.json["revoked_grants"] as? Int == 1 && answer.json["webhook_status"] as? Int == 200)
+            let delivery = try #require(received.withLock { $0.first })
+            let expected = HMAC<SHA256>.authenticationCode(for: delivery.body, using: SymmetricKey(data: Data("whsec-test".utf8)))
+                .map { String(format: "%02x", $0) }.joined()
+            #expect(delivery.headers["linear-signature"] == expected)
+            let payload = try #require(try JSONSerialization.jsonObject(with: delivery.body) as? [String: Any])
+            #expect(payload["type"] as? String == "OAuthApp" && payload["action"] as? String == "revoked")
+            #expect(payload["organizationId"] as? String == "org-globex" && payload["oauthClientId"] as? String == client.id)
+            let timestamp = try #require((payload["webhookTimestamp"] as? NSNumber)?.doubleValue)
+            #expect(abs(timestamp / 1000 - Date().timeIntervalSince1970) < 60)
+            let refresh = try await RawHTTP.form(url + "/oauth/token", clientAuth.merging(["grant_type": "refresh_token", "refresh_token": grant.refreshToken!]) { $1 })
+            #expect(refresh.json["error"] as? String == "invalid_grant")
+        }
+    }
+
+    @Test("several clients and workspaces at once: tokens are bound to their client and workspace; the log has no token")
+    func severalClientsAndOrganizations() async throws {
+        let other = EmulatedClient(id: "other-app", secret: "other-secret", redirectURIs: ["http://127.0.0.1:9/cb"])
+        let extra = EmulatedOrganization(id: "org-initech", name: "Initech", urlKey: "initech", appUserID: "app-user-initech")
+        try await withEmulator(clients: [LinearEmulator.defaultClient, other]) { emulator, url in
+            #expect(try await RawHTTP.json(url + "/_emulator/organizations", [
+                "id": extra.id, "name": extra.name, "url_key": extra.urlKey, "app_user_id": extra.appUserID]).status == 204)
+            let minted = try await RawHTTP.json(url + "/_emulator/grants", ["organization_id": "org-initech", "client_id": "other-app"])
+            let refresh = try #require(minted.json["refresh_token"] as? String)
+            // The default client cannot use the other client's refresh token.
+            let stolen = try await RawHTTP.form(url + "/oauth/token", clientAuth.merging(["grant_type": "refresh_token", "refresh_token": refresh]) { $1 })
+            #expect(stolen.json["error"] as? String == "invalid_grant")
+            let own = try await RawHTTP.form(url + "/oauth/token", [
+                "grant_type": "refresh_token", "refresh_token": refresh, "client_id": "other-app", "client_secret": "other-secret"])
+            let access = try #require(own.json["access_token"] as? String)
+            let viewer = try await RawHTTP.json(url + "/graphql", ["query": "{ viewer { id } }"], headers: [("Authorization", "Bearer \(access)")])
+            #expect(((viewer.json["data"] as? [String: Any])?["viewer"] as? [String: Any])?["id"] as? String == "app-user-initech")
+            let log = try await RawHTTP.request(.GET, url + "/_emulator/requests")
+            #expect(!log.text.contains(refresh) && !log.text.contains(access))
+            #expect(log.text.contains(tokenFingerprint(refresh)))
+        }
+    }
+}
