@@ -4,6 +4,7 @@ import Hummingbird
 import LinearEmulator
 import LinearOAuth
 import Synchronization
+import LinearOAuthTestSupport
 import Testing
 
 private let client = LinearEmulator.defaultClient
@@ -149,13 +150,17 @@ struct EmulatorTests {
             #expect(replay.json["refresh_token"] as? String == newRefresh)
             #expect(replay.json["access_token"] as? String == first.json["access_token"] as? String)
 
+            let configured = try await RawHTTP.json(url + "/_emulator/config", ["access_token_lifetime": 5, "grace_period": -1])
+            #expect(configured.json["access_token_lifetime"] as? Int == 5)
             var settings = await emulator.settings()
-            settings.gracePeriod = -1  // the window has passed
+            #expect(settings.gracePeriod == -1)  // the window has passed
             await emulator.configure(settings)
             let late = try await RawHTTP.form(url + "/oauth/token", clientAuth.merging(["grant_type": "refresh_token", "refresh_token": old]) { $1 })
             #expect(late.status == 400 && late.json["error"] as? String == "invalid_grant")
             let current = try await RawHTTP.form(url + "/oauth/token", clientAuth.merging(["grant_type": "refresh_token", "refresh_token": newRefresh]) { $1 })
-            #expect(current.status == 200)
+            #expect(current.status == 200 && current.json["expires_in"] as? Int == 5)
+            settings.accessTokenLifetime = 86_399
+            await emulator.configure(settings)
 
             let log = await emulator.requests().filter { $0.grantType == "refresh_token" }
             #expect(log.map(\.outcome) == ["ok", "replayed", "invalid_grant", "ok"])
@@ -351,5 +356,24 @@ struct EmulatorTests {
             #expect(!log.text.contains(refresh) && !log.text.contains(access))
             #expect(log.text.contains(tokenFingerprint(refresh)))
         }
+    }
+}
+
+@Suite("linear-oauth emulator command")
+struct EmulatorCommandTests {
+    @Test("starts on a free port, prints its URL, and answers as Linear")
+    func command() async throws {
+        let child = try ChildProcess(
+            BuiltProducts.url("linear-oauth"), ["emulator", "--port", "0", "--client-id", "cli-app", "--client-secret", "cli-secret"],
+            environment: childEnvironment([:]))
+        defer { child.kill() }
+        let line = try await child.waitForLine(startingWith: "Linear emulator listening on ")
+        let url = try #require(line.split(separator: " ").dropFirst(4).first.map(String.init))
+        #expect(url.hasPrefix("http://127.0.0.1:"))
+        let minted = try await RawHTTP.json(url + "/_emulator/grants", ["organization_id": "org-acme", "client_id": "cli-app"])
+        let refresh = try #require(minted.json["refresh_token"] as? String)
+        let answer = try await RawHTTP.form(url + "/oauth/token", [
+            "grant_type": "refresh_token", "refresh_token": refresh, "client_id": "cli-app", "client_secret": "cli-secret"])
+        #expect(answer.status == 200 && answer.json["refresh_token"] as? String != refresh)
     }
 }

@@ -146,3 +146,10 @@ final class CaptureServer: Sendable {
         _ = try? await running?.value
     }
 }
+
+import LinearOAuthTestSupport
+
+/// A port nothing listens on.
+enum LinearOAuthTestSupportPort {
+    static func free() throws -> Int { try freePort() }
+}

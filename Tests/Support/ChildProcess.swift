@@ -88,6 +88,14 @@ public final class ChildProcess: Sendable {
         }
     }
 
+    /// Waits for a line starting with `prefix` and returns it.
+    public func waitForLine(startingWith prefix: String, timeout: Duration = .seconds(60)) async throws -> String {
+        try await waitUntil(timeout: timeout, "the child to print a line starting with \"\(prefix)\"") {
+            self.lines.all.contains { $0.hasPrefix(prefix) }
+        }
+        return lines.all.first { $0.hasPrefix(prefix) }!
+    }
+
     /// Every line printed so far.
     public var output: [String] { lines.all }
 

@@ -103,7 +103,10 @@ public struct LinearClient: Sendable {
         ]
         if prompt { fields.append(("prompt", "consent")) }
         let separator = configuration.authorizeURL.contains("?") ? "&" : "?"
-        return configuration.authorizeURL + separator + Self.formEncode(fields)
+        // Commas stay literal in the scope list, as Linear's docs write it (`scope=read,write`).
+        return configuration.authorizeURL + separator
+            + fields.map { "\(Self.formEncode($0.0))=\(Self.formEncode($0.1).replacingOccurrences(of: "%2C", with: ","))" }
+            .joined(separator: "&")
     }
 
     // MARK: - Token endpoint
@@ -252,7 +255,8 @@ public struct LinearClient: Sendable {
             let body = try await response.body.collect(upTo: 1 << 20)
             return (Int(response.status.code), response.headers, Data(body.readableBytesView))
         } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout || error == .connectTimeout {
-            throw .transient(.init(message: "Linear did not answer within \(configuration.timeout.components.seconds) s"))
+            let milliseconds = configuration.timeout.components.seconds * 1000 + configuration.timeout.components.attoseconds / 1_000_000_000_000_000
+            throw .transient(.init(message: "Linear did not answer within \(Double(milliseconds) / 1000) s"))
         } catch {
             throw .transient(.init(message: "could not reach Linear: \(Self.scrub(String(describing: error), secrets: secrets))"))
         }
