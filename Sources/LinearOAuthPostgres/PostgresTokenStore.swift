@@ -275,6 +275,15 @@ public final class PostgresTokenStore: TokenStore {
                 throw PostgresTokenStore.mapError(error, organizationID: organizationID)
             }
         }
+
+        func delete() async throws {
+            do {
+                try await connection.query(
+                    "DELETE FROM linear_tokens WHERE organization_id = \(organizationID)", logger: store.logger)
+            } catch {
+                throw PostgresTokenStore.mapError(error, organizationID: organizationID)
+            }
+        }
     }
 
     public func withRefreshLock<Result: Sendable>(

@@ -181,6 +181,14 @@ public final class SQLiteTokenStore: TokenStore {
                 throw SQLiteTokenStore.mapError(error, organizationID: organizationID)
             }
         }
+
+        func delete() async throws {
+            do {
+                _ = try await connection.query("DELETE FROM linear_tokens WHERE organization_id = ?", [.text(organizationID)])
+            } catch {
+                throw SQLiteTokenStore.mapError(error, organizationID: organizationID)
+            }
+        }
     }
 
     public func withRefreshLock<Result: Sendable>(

@@ -5,8 +5,8 @@ import LinearOAuth
 struct InstallationsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "installations",
-        abstract: "List, inspect, import and delete installations. Never prints a token.",
-        subcommands: [Import.self, List.self, Show.self, Delete.self])
+        abstract: "List, inspect, import, refresh, revoke and delete installations. Never prints a token.",
+        subcommands: [Import.self, List.self, Show.self, Delete.self, RefreshInstallationCommand.self, RevokeInstallationCommand.self])
 
     struct Import: AsyncParsableCommand {
         static let configuration = CommandConfiguration(

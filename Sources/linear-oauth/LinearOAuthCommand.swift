@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import LinearOAuth
+import Logging
 
 /// The operator's command line: storage, keys and installations.
 struct LinearOAuthCommand: AsyncParsableCommand {
@@ -9,15 +10,26 @@ struct LinearOAuthCommand: AsyncParsableCommand {
         abstract: "Keep a Linear app's OAuth tokens: encrypted at rest, one installation per workspace.",
         discussion: """
             Settings come from flags or, when a flag is not given, from the environment variable named in its help.
-            Exit status: 0 success, 1 failure, 2 usage or configuration error, 3 organization not installed.
+            Logs go to standard error at LINEAR_OAUTH_LOG_LEVEL (trace, debug, info, notice, warning, error; default: none).
+            Exit status: 0 success, 1 failure, 2 usage or configuration error, 3 organization not installed,
+            4 re-authorization required, 5 Linear unreachable or another temporary failure.
             """,
-        subcommands: [MigrateCommand.self, KeysCommand.self, InstallationsCommand.self, EmulatorCommand.self]
+        subcommands: [
+            TokenCommand.self, MigrateCommand.self, KeysCommand.self, InstallationsCommand.self, EmulatorCommand.self,
+        ]
     )
 }
 
 @main
 enum Main {
     static func main() async {
+        // Quiet by default: a failing command prints its one line; LINEAR_OAUTH_LOG_LEVEL=info shows more.
+        let level = ProcessInfo.processInfo.environment["LINEAR_OAUTH_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .critical
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
         let command: any ParsableCommand
         do {
             command = try LinearOAuthCommand.parseAsRoot()
@@ -60,12 +72,18 @@ enum ExitStatus {
     static let failure: Int32 = 1
     static let usage: Int32 = 2
     static let notInstalled: Int32 = 3
+    static let reauthorizationRequired: Int32 = 4
+    static let temporary: Int32 = 5
 
     static func code(for error: any Error) -> Int32 {
         switch error {
         case is KeyRingError, is ValidationError: usage
         case TokenStoreError.invalidDatabaseURL: usage
         case let error as CommandFailure: error.status
+        case TokenManagerError.notInstalled: notInstalled
+        case TokenManagerError.reauthorizationRequired: reauthorizationRequired
+        case TokenManagerError.temporarilyUnavailable, TokenStoreError.lockTimeout: temporary
+        case TokenManagerError.configuration, LinearOAuthError.configuration: usage
         default: failure
         }
     }
@@ -73,7 +91,8 @@ enum ExitStatus {
     static func message(for error: any Error) -> String {
         switch error {
         case let error as CustomStringConvertible where error is KeyRingError || error is TokenStoreError
-            || error is TokenDecryptionError || error is CommandFailure:
+            || error is TokenDecryptionError || error is CommandFailure || error is TokenManagerError
+            || error is LinearOAuthError:
             error.description
         case let error as ValidationError: error.message
         default:

@@ -14,6 +14,8 @@ public enum InstallationFilter: Sendable, Equatable {
 public protocol TokenStoreTransaction: Sendable {
     /// Writes the row (insert or replace by organization) inside the locked transaction.
     func save(_ installation: SealedInstallation) async throws
+    /// Deletes the locked organization's row inside the transaction.
+    func delete() async throws
 }
 
 /// Durable storage for sealed installations: PostgreSQL and SQLite implement it.

@@ -48,6 +48,11 @@ public struct TokenVault: Sendable {
         public func save(_ installation: Installation) async throws {
             try await transaction.save(keyRing.seal(installation))
         }
+
+        /// Deletes the locked organization's row.
+        public func delete() async throws {
+            try await transaction.delete()
+        }
     }
 
     /// Runs `body` holding `organizationID`'s refresh lock across processes, with the installation

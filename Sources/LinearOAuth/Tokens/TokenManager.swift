@@ -1,0 +1,388 @@
+import Foundation
+import Logging
+import Metrics
+import Synchronization
+
+/// A valid access token on demand, for any number of workspaces:
+///
+/// ```swift
+/// let token = try await tokens.accessToken(for: organizationID)
+/// ```
+///
+/// Tokens are cached in memory until they come within the refresh margin of expiry. Then exactly
+/// one refresh runs per organization: callers in this process share it, and other processes wait on
+/// the store's refresh lock and use what the winner stored. A refresh whose answer is lost (or whose
+/// process dies before it commits) is recovered by the next attempt: the old refresh token is still
+/// stored, and Linear replays the answer within its grace window.
+public final class TokenManager: Sendable {
+    /// Tuning; the defaults suit Linear's 24-hour access tokens.
+    public struct Configuration: Sendable {
+        /// Refresh when the access token expires within this long (clock skew, slow calls).
+        public var refreshMargin: Duration = .seconds(600)
+        /// Attempts of a refresh whose token has already expired, before the caller gets an error.
+        public var maxAttempts = 3
+        /// First back-off between attempts; doubles each time, with ±50 % jitter.
+        public var initialBackoff: Duration = .milliseconds(200)
+        /// Longest back-off between attempts of one call, and between calls while a still-valid token is served.
+        public var maxBackoff: Duration = .seconds(30)
+        /// After this many transient failures in a row an organization cools down.
+        public var cooldownAfterFailures = 5
+        /// How long a cooling-down organization is left alone (its still-valid token is served).
+        public var cooldown: Duration = .seconds(300)
+        /// Called for every ``TokenEvent``; keep it quick.
+        public var onEvent: @Sendable (TokenEvent) -> Void = { _ in }
+
+        public init() {}
+    }
+
+    /// A token ready to use.
+    public struct AccessToken: Sendable, Equatable {
+        public var token: Secret
+        public var expiresAt: Date
+        public var appUserID: String
+        public var organizationID: String
+    }
+
+    public let vault: TokenVault
+    public let linear: LinearClient
+    public let configuration: Configuration
+    private let logger: Logger
+
+    private struct CacheEntry {
+        var token: AccessToken
+        /// No refresh is tried before this (back-off after transient failures, cool-down).
+        var nextAttempt: Date
+    }
+
+    private struct State {
+        var cache: [String: CacheEntry] = [:]
+        var inFlight: [String: Task<AccessToken, any Error>] = [:]
+        /// Bumped by revocation and eviction, so a refresh that finishes afterwards does not cache.
+        var generation: [String: UInt64] = [:]
+        var transientFailures: [String: Int] = [:]
+    }
+
+    private let state = Mutex(State())
+    private let metrics: TokenMetrics
+
+    public init(vault: TokenVault, linear: LinearClient, configuration: Configuration = Configuration(),
+                logger: Logger = Logger(label: "linear-oauth.tokens")) {
+        self.vault = vault
+        self.linear = linear
+        self.configuration = configuration
+        self.logger = logger
+        self.metrics = TokenMetrics()
+    }
+
+    // MARK: - Getting a token
+
+    /// A valid access token for the organization: from memory while it is outside the refresh
+    /// margin, else loaded, and refreshed when due.
+    /// - Throws: ``TokenManagerError``.
+    public func accessToken(for organizationID: String) async throws(TokenManagerError) -> AccessToken {
+        let now = Date()
+        let margin = configuration.refreshMargin.timeInterval
+        if let hit = state.withLock({ state -> AccessToken? in
+            guard let entry = state.cache[organizationID] else { return nil }
+            // Fresh, or inside the margin but backing off while the token still works.
+            if entry.token.expiresAt.timeIntervalSince(now) > margin
+                || (now < entry.nextAttempt && entry.token.expiresAt > now)
+            {
+                return entry.token
+            }
+            return nil
+        }) {
+            metrics.cacheHits.increment()
+            return hit
+        }
+        metrics.cacheMisses.increment()
+        return try await shared(organizationID) { try await self.loadOrRefresh(organizationID, force: false) }
+    }
+
+    /// Refreshes now, whatever the expiry (e.g. after Linear refused the access token).
+    @discardableResult
+    public func forceRefresh(for organizationID: String) async throws(TokenManagerError) -> AccessToken {
+        try await shared(organizationID) { try await self.loadOrRefresh(organizationID, force: true) }
+    }
+
+    /// Refreshes if the token expires within `window` (the background refresher's call).
+    @discardableResult
+    public func refreshIfExpiring(within window: Duration, for organizationID: String) async throws(TokenManagerError) -> AccessToken {
+        try await shared(organizationID) {
+            try await self.loadOrRefresh(organizationID, force: false, window: max(window, self.configuration.refreshMargin))
+        }
+    }
+
+    /// Joins the organization's running load or refresh, or starts one (single flight).
+    private func shared(_ organizationID: String, _ work: @escaping @Sendable () async throws -> AccessToken) async throws(TokenManagerError) -> AccessToken {
+        let task: Task<AccessToken, any Error> = state.withLock { state in
+            if let running = state.inFlight[organizationID] { return running }
+            let generation = state.generation[organizationID, default: 0]
+            let task = Task<AccessToken, any Error> {
+                defer { self.state.withLock { _ = $0.inFlight.removeValue(forKey: organizationID) } }
+                let token = try await work()
+                self.state.withLock { state in
+                    if state.generation[organizationID, default: 0] == generation {
+                        state.cache[organizationID] = CacheEntry(token: token, nextAttempt: .distantPast)
+                    }
+                }
+                return token
+            }
+            state.inFlight[organizationID] = task
+            return task
+        }
+        do {
+            return try await task.value
+        } catch let error as TokenManagerError {
+            throw error
+        } catch {
+            throw .temporarilyUnavailable(organizationID: organizationID, reason: "\(error)", retryAfter: nil)
+        }
+    }
+
+    private func loadOrRefresh(_ organizationID: String, force: Bool, window: Duration? = nil) async throws -> AccessToken {
+        let installation: Installation
+        do {
+            guard let loaded = try await vault.load(organizationID: organizationID) else {
+                throw TokenManagerError.notInstalled(organizationID: organizationID)
+            }
+            installation = loaded
+        } catch let error as TokenManagerError {
+            throw error
+        } catch {
+            throw TokenManagerError.temporarilyUnavailable(organizationID: organizationID, reason: "\(error)", retryAfter: nil)
+        }
+        if installation.status == .reauthorizationRequired {
+            throw TokenManagerError.reauthorizationRequired(
+                organizationID: organizationID, reason: installation.lastError ?? "invalid_grant")
+        }
+        let now = Date()
+        let due = now.addingTimeInterval((window ?? configuration.refreshMargin).timeInterval)
+        if !force && installation.expiresAt > due {
+            return Self.token(installation)
+        }
+        // Cooling down after repeated failures: serve the token while it works, and leave Linear alone.
+        if !force, let entry = state.withLock({ $0.cache[organizationID] }), now < entry.nextAttempt {
+            if installation.expiresAt > now { return Self.token(installation) }
+            throw TokenManagerError.temporarilyUnavailable(
+                organizationID: organizationID, reason: "cooling down after repeated failures",
+                retryAfter: .seconds(Int(entry.nextAttempt.timeIntervalSince(now).rounded(.up))))
+        }
+        var attempt = 0
+        while true {
+            attempt += 1
+            do {
+                return try await refresh(organizationID, seen: installation, force: force, due: due)
+            } catch let failure as RefreshFailure {
+                // Transient: the stored tokens are kept.
+                let stillValid = installation.expiresAt > Date()
+                let failures = state.withLock { state -> Int in
+                    state.transientFailures[organizationID, default: 0] += 1
+                    return state.transientFailures[organizationID]!
+                }
+                let backoff = backoff(after: failures)
+                if stillValid {
+                    let wait = failures >= configuration.cooldownAfterFailures ? configuration.cooldown : backoff
+                    state.withLock { state in
+                        state.cache[organizationID] = CacheEntry(token: Self.token(installation), nextAttempt: Date().addingTimeInterval(wait.timeInterval))
+                    }
+                    logger.warning("refresh failed; serving the still-valid token", metadata: [
+                        "organization": .string(organizationID), "reason": .string(failure.reason), "failures": .stringConvertible(failures)])
+                    return Self.token(installation)
+                }
+                guard attempt < configuration.maxAttempts else {
+                    throw TokenManagerError.temporarilyUnavailable(
+                        organizationID: organizationID, reason: failure.reason, retryAfter: failure.retryAfter ?? backoff)
+                }
+                try await Task.sleep(for: max(failure.retryAfter.map { min($0, configuration.maxBackoff) } ?? .zero, backoff))
+            }
+        }
+    }
+
+    /// A transient failure inside a refresh (already recorded).
+    private struct RefreshFailure: Error {
+        var reason: String
+        var retryAfter: Duration?
+    }
+
+    private enum LockedOutcome: Sendable {
+        case token(Installation, refreshed: Bool)
+        case reauthorization(String)
+        case configuration(String)
+        case transient(String, Duration?)
+    }
+
+    /// One refresh under the organization's cross-process lock.
+    private func refresh(_ organizationID: String, seen: Installation, force: Bool, due: Date) async throws -> AccessToken {
+        let started = ContinuousClock.now
+        let outcome: LockedOutcome
+        do {
+            outcome = try await vault.withRefreshLock(organizationID: organizationID) { current, writer -> LockedOutcome in
+                guard var current else { throw TokenManagerError.notInstalled(organizationID: organizationID) }
+                if current.status == .reauthorizationRequired {
+                    return .reauthorization(current.lastError ?? "invalid_grant")
+                }
+                // Another process refreshed while we waited for the lock: use its tokens.
+                if current.refreshToken != seen.refreshToken || (!force && current.expiresAt > due) {
+                    return .token(current, refreshed: false)
+                }
+                let answer: LinearTokenResponse
+                do throws(LinearOAuthError) {
+                    answer = try await self.linear.refresh(current.refreshToken)
+                } catch .reauthorizationRequired(let details) {
+                    current.status = .reauthorizationRequired
+                    current.lastError = details.code ?? "invalid_grant"
+                    current.refreshFailures += 1
+                    try await writer.save(current)
+                    return .reauthorization(details.message)
+                } catch .configuration(let details) {
+                    return .configuration(LinearOAuthError.configuration(details).description)
+                } catch .transient(let details) {
+                    current.lastError = Self.shortCode(details)
+                    current.refreshFailures += 1
+                    try await writer.save(current)
+                    return .transient(LinearOAuthError.transient(details).description, details.retryAfter)
+                }
+                current.accessToken = answer.accessToken
+                // Linear rotates refresh tokens; keep the old one only if none came back.
+                current.refreshToken = answer.refreshToken ?? current.refreshToken
+                current.expiresAt = answer.expiresAt
+                if !answer.scopes.isEmpty { current.scopes = answer.scopes }
+                current.lastRefreshAt = Date()
+                current.lastError = nil
+                current.refreshFailures = 0
+                current.status = .active
+                try await writer.save(current)
+                return .token(current, refreshed: true)
+            }
+        } catch let error as TokenManagerError {
+            throw error
+        } catch TokenStoreError.lockTimeout {
+            metrics.refresh(outcome: "lock_timeout", since: started)
+            throw RefreshFailure(reason: "timed out waiting for another process's refresh", retryAfter: nil)
+        } catch {
+            metrics.refresh(outcome: "store_error", since: started)
+            throw RefreshFailure(reason: "\(error)", retryAfter: nil)
+        }
+        switch outcome {
+        case .token(let installation, let refreshed):
+            state.withLock { _ = $0.transientFailures.removeValue(forKey: organizationID) }
+            if refreshed {
+                metrics.refresh(outcome: "success", since: started)
+                logger.info("refreshed tokens", metadata: [
+                    "organization": .string(organizationID), "expires_at": .string(RFC3339.format(installation.expiresAt))])
+                configuration.onEvent(.refreshed(organizationID: organizationID, expiresAt: installation.expiresAt))
+            } else {
+                metrics.refresh(outcome: "joined", since: started)
+            }
+            return Self.token(installation)
+        case .reauthorization(let reason):
+            metrics.refresh(outcome: "reauthorization_required", since: started)
+            evict(organizationID)
+            logger.error("Linear refused the refresh token; the installation needs re-authorization", metadata: [
+                "organization": .string(organizationID), "reason": .string(reason)])
+            configuration.onEvent(.reauthorizationRequired(organizationID: organizationID, reason: reason))
+            throw TokenManagerError.reauthorizationRequired(organizationID: organizationID, reason: reason)
+        case .configuration(let reason):
+            metrics.refresh(outcome: "configuration_error", since: started)
+            logger.error("refresh failed: configuration", metadata: ["organization": .string(organizationID), "reason": .string(reason)])
+            throw TokenManagerError.configuration(reason: reason)
+        case .transient(let reason, let retryAfter):
+            metrics.refresh(outcome: "transient_error", since: started)
+            logger.warning("refresh failed, will retry", metadata: ["organization": .string(organizationID), "reason": .string(reason)])
+            configuration.onEvent(.refreshFailed(organizationID: organizationID, reason: reason))
+            throw RefreshFailure(reason: reason, retryAfter: retryAfter)
+        }
+    }
+
+    // MARK: - Revocation
+
+    /// What ``revoke(for:)`` did.
+    public struct Revocation: Sendable, Equatable {
+        /// Whether there were tokens to revoke.
+        public var wasInstalled: Bool
+        /// Failures revoking at Linear (recorded; the local tokens are deleted regardless).
+        public var linearFailures: [String]
+    }
+
+    /// Revokes the refresh and access tokens at Linear (best effort), deletes them locally and
+    /// evicts them from memory. Idempotent; afterwards the organization reads as not installed.
+    @discardableResult
+    public func revoke(for organizationID: String) async throws(TokenManagerError) -> Revocation {
+        evict(organizationID)
+        let result: Revocation
+        do {
+            result = try await vault.withRefreshLock(organizationID: organizationID) { current, writer in
+                guard let current else { return Revocation(wasInstalled: false, linearFailures: []) }
+                var failures: [String] = []
+                // The access token first: revoking the refresh token may take its access token with it.
+                for (token, hint) in [(current.accessToken, LinearTokenTypeHint.accessToken), (current.refreshToken, .refreshToken)] {
+                    do {
+                        if case .notRevoked(let reason) = try await self.linear.revoke(token, hint: hint) {
+                            failures.append("\(hint.rawValue): \(reason)")
+                        }
+                    } catch {
+                        failures.append("\(hint.rawValue): \(error)")
+                    }
+                }
+                try await writer.delete()
+                return Revocation(wasInstalled: true, linearFailures: failures)
+            }
+        } catch {
+            throw .temporarilyUnavailable(organizationID: organizationID, reason: "\(error)", retryAfter: nil)
+        }
+        evict(organizationID)
+        if result.wasInstalled {
+            logger.info("revoked installation", metadata: [
+                "organization": .string(organizationID), "linear_failures": .stringConvertible(result.linearFailures.count)])
+            configuration.onEvent(.revoked(organizationID: organizationID))
+        }
+        return result
+    }
+
+    /// Forgets the organization's cached token (another instance changed it, or it was deleted).
+    public func evict(_ organizationID: String) {
+        state.withLock { state in
+            state.cache.removeValue(forKey: organizationID)
+            state.generation[organizationID, default: 0] &+= 1
+        }
+    }
+
+    // MARK: - Helpers
+
+    private static func token(_ installation: Installation) -> AccessToken {
+        AccessToken(
+            token: installation.accessToken, expiresAt: installation.expiresAt, appUserID: installation.appUserID,
+            organizationID: installation.organizationID)
+    }
+
+    /// Exponential back-off with ±50 % jitter, capped.
+    private func backoff(after failures: Int) -> Duration {
+        let base = configuration.initialBackoff.timeInterval * pow(2, Double(min(failures - 1, 20)))
+        let capped = min(base, configuration.maxBackoff.timeInterval)
+        return .milliseconds(Int64(capped * Double.random(in: 0.5...1.5) * 1000))
+    }
+
+    /// A short code for `last_error`: Linear's error code or the HTTP status, never a message.
+    private static func shortCode(_ details: LinearOAuthError.Details) -> String {
+        details.code ?? details.status.map { "http_\($0)" } ?? "unreachable"
+    }
+}
+
+extension Duration {
+    var timeInterval: TimeInterval {
+        TimeInterval(components.seconds) + TimeInterval(components.attoseconds) / 1e18
+    }
+}
+
+/// The metrics the manager reports (swift-metrics; a backend such as Prometheus picks them up).
+struct TokenMetrics: Sendable {
+    let cacheHits = Counter(label: "linear_oauth_token_cache_hits_total")
+    let cacheMisses = Counter(label: "linear_oauth_token_cache_misses_total")
+
+    func refresh(outcome: String, since start: ContinuousClock.Instant) {
+        Counter(label: "linear_oauth_refreshes_total", dimensions: [("outcome", outcome)]).increment()
+        Timer(label: "linear_oauth_refresh_duration_seconds", dimensions: [("outcome", outcome)])
+            .recordNanoseconds(Int64((ContinuousClock.now - start).timeInterval * 1e9))
+    }
+}

@@ -1,0 +1,40 @@
+import Foundation
+
+/// Why ``TokenManager`` could not hand out a token. "Re-authorize" and "try again" are different
+/// cases, handled differently.
+public enum TokenManagerError: Error, Equatable, CustomStringConvertible {
+    /// No tokens are stored for the organization (never installed, uninstalled or revoked).
+    case notInstalled(organizationID: String)
+    /// Linear refused the refresh token: a workspace admin must install the app again.
+    case reauthorizationRequired(organizationID: String, reason: String)
+    /// Linear or the store could not answer now; the stored tokens are kept. Try again after `retryAfter`.
+    case temporarilyUnavailable(organizationID: String, reason: String, retryAfter: Duration?)
+    /// Our own setup is wrong (client id or secret, URLs): nothing was changed.
+    case configuration(reason: String)
+
+    public var description: String {
+        switch self {
+        case .notInstalled(let organizationID):
+            "organization \(organizationID) is not installed"
+        case .reauthorizationRequired(let organizationID, let reason):
+            "organization \(organizationID) must install the app again: \(reason)"
+        case .temporarilyUnavailable(let organizationID, let reason, let retryAfter):
+            "no fresh token for organization \(organizationID) now: \(reason)"
+                + (retryAfter.map { " (try again in \($0.components.seconds) s)" } ?? "")
+        case .configuration(let reason):
+            "configuration error: \(reason)"
+        }
+    }
+}
+
+/// What happened to an installation, for the embedding app to observe.
+public enum TokenEvent: Sendable, Equatable {
+    /// New tokens were stored.
+    case refreshed(organizationID: String, expiresAt: Date)
+    /// Linear refused the refresh token; the installation is now `reauthorization_required`.
+    case reauthorizationRequired(organizationID: String, reason: String)
+    /// A refresh failed for a reason that may pass (the tokens are kept).
+    case refreshFailed(organizationID: String, reason: String)
+    /// The installation was revoked and its tokens deleted.
+    case revoked(organizationID: String)
+}

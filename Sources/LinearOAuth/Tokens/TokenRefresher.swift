@@ -1,0 +1,94 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+
+/// Keeps tokens fresh in the background (a swift-service-lifecycle `Service`): every `interval`
+/// (with jitter) it refreshes the active installations whose access token expires within `window`,
+/// a few at a time, so tokens stay fresh and refresh tokens stay in use. Installations that need
+/// re-authorization are skipped. Several processes may run it: the refresh lock keeps it to one
+/// refresh per installation.
+public struct TokenRefresher: Service {
+    public struct Configuration: Sendable {
+        /// Time between passes.
+        public var interval: Duration = .seconds(60)
+        /// Refresh installations expiring within this long.
+        public var window: Duration = .seconds(3_600)
+        /// Refreshes at once.
+        public var concurrency = 4
+        /// Random delay, up to this fraction of the interval, added to each pass (no synchronized storms).
+        public var jitter = 0.2
+        /// Rows read per page.
+        public var pageSize = 100
+
+        public init() {}
+    }
+
+    public let manager: TokenManager
+    public let configuration: Configuration
+    private let logger: Logger
+
+    public init(manager: TokenManager, configuration: Configuration = Configuration(), logger: Logger = Logger(label: "linear-oauth.refresher")) {
+        self.manager = manager
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            let jitter = configuration.interval.timeInterval * configuration.jitter * Double.random(in: 0...1)
+            let interval = configuration.interval + .milliseconds(Int64(jitter * 1000))
+            do {
+                // A pass in progress finishes; the wait between passes ends at shutdown.
+                try await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
+            } catch {
+                return
+            }
+            if Task.isCancelled || Task.isShuttingDownGracefully { return }
+            _ = await refreshDue()
+        }
+    }
+
+    /// One pass: refreshes every active installation expiring within the window.
+    /// - Returns: The organizations it refreshed (or found refreshed by another process).
+    @discardableResult
+    public func refreshDue(now: Date = Date()) async -> [String] {
+        let deadline = now.addingTimeInterval(configuration.window.timeInterval)
+        var after: String? = nil
+        var done: [String] = []
+        while true {
+            let page: [SealedInstallation]
+            do {
+                page = try await manager.vault.store.page(after: after, limit: configuration.pageSize, matching: .activeExpiringBefore(deadline))
+            } catch {
+                logger.warning("background refresh could not read the store", metadata: ["error": .string("\(error)")])
+                return done
+            }
+            if page.isEmpty { return done }
+            after = page.last?.organizationID
+            let organizations = page.map(\.organizationID)
+            done += await withTaskGroup(of: String?.self) { group in
+                var results: [String] = []
+                var iterator = organizations.makeIterator()
+                func next() -> Bool {
+                    guard let organizationID = iterator.next() else { return false }
+                    group.addTask {
+                        do {
+                            try await manager.refreshIfExpiring(within: configuration.window, for: organizationID)
+                            return organizationID
+                        } catch {
+                            return nil
+                        }
+                    }
+                    return true
+                }
+                for _ in 0..<max(1, configuration.concurrency) where next() {}
+                while let result = await group.next() {
+                    if let result { results.append(result) }
+                    _ = next()
+                }
+                return results
+            }
+            if page.count < configuration.pageSize { return done }
+        }
+    }
+}
