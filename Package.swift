@@ -81,7 +81,10 @@ var package = Package(
         /// A helper process for the cross-process tests (holds a refresh lock on command).
         .executableTarget(
             name: "linear-oauth-test-helper",
-            dependencies: ["LinearOAuth", "LinearOAuthPostgres", "LinearOAuthSQLite"],
+            dependencies: [
+                "LinearOAuth", "LinearOAuthPostgres", "LinearOAuthSQLite",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
             path: "Tests/Helper"
         ),
         /// Test support shared by the tests and the benchmarks: a throwaway PostgreSQL cluster,

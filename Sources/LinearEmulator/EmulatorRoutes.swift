@@ -25,7 +25,8 @@ struct EmulatorRoutes: Sendable {
         router.get("/oauth/authorize") { request, _ in try await authorize(request) }
         router.post("/oauth/authorize") { request, context in try await decide(request, context) }
         router.post("/oauth/token") { request, context in
-            try await oauthCall(request, context) { form, authorization in
+            await state.tokenCallArrived()
+            return try await oauthCall(request, context) { form, authorization in
                 await state.token(form: form, authorization: authorization, now: Date())
             }
         }

@@ -77,6 +77,9 @@ actor EmulatorState {
 
     // Faults armed by tests.
     private var failNext: (count: Int, status: Int, retryAfter: Int?) = (0, 500, nil)
+    /// Token calls received, counted on arrival (before latency): a test can see a call in flight.
+    private(set) var tokenCallsArrived = 0
+    func tokenCallArrived() { tokenCallsArrived += 1 }
     private var dropNextRefresh = false
 
     init(organizations: [EmulatedOrganization], clients: [EmulatedClient], settings: EmulatorSettings) {

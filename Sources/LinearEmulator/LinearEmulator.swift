@@ -118,6 +118,10 @@ public final class LinearEmulator: Sendable {
     /// Every token, revoke and GraphQL call so far.
     public func requests() async -> [EmulatorRequestRecord] { await state.requests() }
 
+    /// Token calls received so far, counted when they arrive (before any injected latency), so a
+    /// test can tell that a call is in flight.
+    public func tokenCallsArrived() async -> Int { await state.tokenCallsArrived }
+
     /// Forgets the request log.
     public func clearRequests() async { await state.clearRequests() }
 

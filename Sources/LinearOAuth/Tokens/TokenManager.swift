@@ -99,6 +99,9 @@ public final class TokenManager: Sendable {
         return try await shared(organizationID) { try await self.loadOrRefresh(organizationID, force: false) }
     }
 
+    /// A token and when the next refresh may be tried (later than now while backing off).
+    private typealias Outcome = (token: AccessToken, nextAttempt: Date)
+
     /// Refreshes now, whatever the expiry (e.g. after Linear refused the access token).
     @discardableResult
     public func forceRefresh(for organizationID: String) async throws(TokenManagerError) -> AccessToken {
@@ -114,19 +117,19 @@ public final class TokenManager: Sendable {
     }
 
     /// Joins the organization's running load or refresh, or starts one (single flight).
-    private func shared(_ organizationID: String, _ work: @escaping @Sendable () async throws -> AccessToken) async throws(TokenManagerError) -> AccessToken {
+    private func shared(_ organizationID: String, _ work: @escaping @Sendable () async throws -> Outcome) async throws(TokenManagerError) -> AccessToken {
         let task: Task<AccessToken, any Error> = state.withLock { state in
             if let running = state.inFlight[organizationID] { return running }
             let generation = state.generation[organizationID, default: 0]
             let task = Task<AccessToken, any Error> {
                 defer { self.state.withLock { _ = $0.inFlight.removeValue(forKey: organizationID) } }
-                let token = try await work()
+                let outcome = try await work()
                 self.state.withLock { state in
                     if state.generation[organizationID, default: 0] == generation {
-                        state.cache[organizationID] = CacheEntry(token: token, nextAttempt: .distantPast)
+                        state.cache[organizationID] = CacheEntry(token: outcome.token, nextAttempt: outcome.nextAttempt)
                     }
                 }
-                return token
+                return outcome.token
             }
             state.inFlight[organizationID] = task
             return task
@@ -140,7 +143,7 @@ public final class TokenManager: Sendable {
         }
     }
 
-    private func loadOrRefresh(_ organizationID: String, force: Bool, window: Duration? = nil) async throws -> AccessToken {
+    private func loadOrRefresh(_ organizationID: String, force: Bool, window: Duration? = nil) async throws -> Outcome {
         let installation: Installation
         do {
             guard let loaded = try await vault.load(organizationID: organizationID) else {
@@ -156,14 +159,15 @@ public final class TokenManager: Sendable {
             throw TokenManagerError.reauthorizationRequired(
                 organizationID: organizationID, reason: installation.lastError ?? "invalid_grant")
         }
+        let settled = Date.distantPast
         let now = Date()
         let due = now.addingTimeInterval((window ?? configuration.refreshMargin).timeInterval)
         if !force && installation.expiresAt > due {
-            return Self.token(installation)
+            return (Self.token(installation), settled)
         }
         // Cooling down after repeated failures: serve the token while it works, and leave Linear alone.
         if !force, let entry = state.withLock({ $0.cache[organizationID] }), now < entry.nextAttempt {
-            if installation.expiresAt > now { return Self.token(installation) }
+            if installation.expiresAt > now { return (Self.token(installation), entry.nextAttempt) }
             throw TokenManagerError.temporarilyUnavailable(
                 organizationID: organizationID, reason: "cooling down after repeated failures",
                 retryAfter: .seconds(Int(entry.nextAttempt.timeIntervalSince(now).rounded(.up))))
@@ -172,7 +176,7 @@ public final class TokenManager: Sendable {
         while true {
             attempt += 1
             do {
-                return try await refresh(organizationID, seen: installation, force: force, due: due)
+                return (try await refresh(organizationID, seen: installation, force: force, due: due), settled)
             } catch let failure as RefreshFailure {
                 // Transient: the stored tokens are kept.
                 let stillValid = installation.expiresAt > Date()
@@ -183,12 +187,9 @@ public final class TokenManager: Sendable {
                 let backoff = backoff(after: failures)
                 if stillValid {
                     let wait = failures >= configuration.cooldownAfterFailures ? configuration.cooldown : backoff
-                    state.withLock { state in
-                        state.cache[organizationID] = CacheEntry(token: Self.token(installation), nextAttempt: Date().addingTimeInterval(wait.timeInterval))
-                    }
                     logger.warning("refresh failed; serving the still-valid token", metadata: [
                         "organization": .string(organizationID), "reason": .string(failure.reason), "failures": .stringConvertible(failures)])
-                    return Self.token(installation)
+                    return (Self.token(installation), Date().addingTimeInterval(wait.timeInterval))
                 }
                 guard attempt < configuration.maxAttempts else {
                     throw TokenManagerError.temporarilyUnavailable(
@@ -207,7 +208,7 @@ public final class TokenManager: Sendable {
 
     private enum LockedOutcome: Sendable {
         case token(Installation, refreshed: Bool)
-        case reauthorization(String)
+        case reauthorization(code: String, message: String)
         case configuration(String)
         case transient(String, Duration?)
     }
@@ -220,7 +221,8 @@ public final class TokenManager: Sendable {
             outcome = try await vault.withRefreshLock(organizationID: organizationID) { current, writer -> LockedOutcome in
                 guard var current else { throw TokenManagerError.notInstalled(organizationID: organizationID) }
                 if current.status == .reauthorizationRequired {
-                    return .reauthorization(current.lastError ?? "invalid_grant")
+                    let code = current.lastError ?? "invalid_grant"
+                    return .reauthorization(code: code, message: code)
                 }
                 // Another process refreshed while we waited for the lock: use its tokens.
                 if current.refreshToken != seen.refreshToken || (!force && current.expiresAt > due) {
@@ -234,7 +236,7 @@ public final class TokenManager: Sendable {
                     current.lastError = details.code ?? "invalid_grant"
                     current.refreshFailures += 1
                     try await writer.save(current)
-                    return .reauthorization(details.message)
+                    return .reauthorization(code: current.lastError!, message: details.message)
                 } catch .configuration(let details) {
                     return .configuration(LinearOAuthError.configuration(details).description)
                 } catch .transient(let details) {
@@ -276,13 +278,14 @@ public final class TokenManager: Sendable {
                 metrics.refresh(outcome: "joined", since: started)
             }
             return Self.token(installation)
-        case .reauthorization(let reason):
+        case .reauthorization(let code, let message):
             metrics.refresh(outcome: "reauthorization_required", since: started)
             evict(organizationID)
             logger.error("Linear refused the refresh token; the installation needs re-authorization", metadata: [
-                "organization": .string(organizationID), "reason": .string(reason)])
-            configuration.onEvent(.reauthorizationRequired(organizationID: organizationID, reason: reason))
-            throw TokenManagerError.reauthorizationRequired(organizationID: organizationID, reason: reason)
+                "organization": .string(organizationID), "reason": .string(message)])
+            configuration.onEvent(.reauthorizationRequired(organizationID: organizationID, reason: message))
+            // The error's reason is the stored code, the same on every later call.
+            throw TokenManagerError.reauthorizationRequired(organizationID: organizationID, reason: code)
         case .configuration(let reason):
             metrics.refresh(outcome: "configuration_error", since: started)
             logger.error("refresh failed: configuration", metadata: ["organization": .string(organizationID), "reason": .string(reason)])

@@ -5,7 +5,8 @@ import Foundation
 public enum TokenManagerError: Error, Equatable, CustomStringConvertible {
     /// No tokens are stored for the organization (never installed, uninstalled or revoked).
     case notInstalled(organizationID: String)
-    /// Linear refused the refresh token: a workspace admin must install the app again.
+    /// Linear refused the refresh token: a workspace admin must install the app again. `reason` is
+    /// the stored short code (`invalid_grant`); the ``TokenEvent`` carries Linear's description.
     case reauthorizationRequired(organizationID: String, reason: String)
     /// Linear or the store could not answer now; the stored tokens are kept. Try again after `retryAfter`.
     case temporarilyUnavailable(organizationID: String, reason: String, retryAfter: Duration?)

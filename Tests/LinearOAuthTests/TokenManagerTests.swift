@@ -1,0 +1,330 @@
+import Foundation
+import LinearEmulator
+import LinearOAuth
+import LinearOAuthTestSupport
+import Synchronization
+import Testing
+
+/// An emulator, a store of one kind, keys, and helpers to install organizations and count refreshes.
+struct ManagerFixture {
+    let emulator: LinearEmulator
+    let url: String
+    let test: TestStore
+    let keyEntry: String
+    let vault: TokenVault
+
+    var linear: LinearClient { emulatorClient(url, timeout: .seconds(5)) }
+
+    func manager(_ configure: (inout TokenManager.Configuration) -> Void = { _ in }) -> TokenManager {
+        var configuration = TokenManager.Configuration()
+        configuration.initialBackoff = .milliseconds(20)
+        configure(&configuration)
+        return TokenManager(vault: vault, linear: linear, configuration: configuration)
+    }
+
+    /// Installs an organization with tokens minted by the emulator, stored as expiring in `expiresIn` seconds.
+    @discardableResult
+    func install(_ organizationID: String = "org-acme", expiresIn: TimeInterval = -60) async throws -> EmulatedTokenResponse {
+        let grant = try await emulator.mintGrant(organizationID: organizationID)
+        try await vault.save(Installation(
+            organizationID: organizationID, appUserID: "app-user-\(organizationID)", accessToken: Secret(grant.accessToken),
+            refreshToken: Secret(grant.refreshToken!), expiresAt: Date().addingTimeInterval(expiresIn), scopes: ["read", "write"]))
+        return grant
+    }
+
+    func refreshCalls() async -> [EmulatorRequestRecord] {
+        await emulator.requests().filter { $0.grantType == "refresh_token" }
+    }
+
+    /// The environment a child process needs: the store, the key and the emulator.
+    var environment: [String: String] {
+        childEnvironment([
+            "DATABASE_URL": test.databaseURL, "LINEAR_OAUTH_ENCRYPTION_KEYS": keyEntry,
+            "LINEAR_CLIENT_ID": LinearEmulator.defaultClient.id, "LINEAR_CLIENT_SECRET": LinearEmulator.defaultClient.secret,
+            "LINEAR_API_URL": url,
+        ])
+    }
+}
+
+func withManagerFixture(_ kind: StoreKind, settings: EmulatorSettings = EmulatorSettings(), _ body: (ManagerFixture) async throws -> Void) async throws {
+    try await withEmulator(settings: settings) { emulator, url in
+        try await withTestStore(kind, lockTimeout: .seconds(20)) { test in
+            let keyEntry = KeyRing.generateEntry(id: "k1")
+            let vault = TokenVault(store: test.store, keyRing: try KeyRing(parsing: keyEntry))
+            try await body(ManagerFixture(emulator: emulator, url: url, test: test, keyEntry: keyEntry, vault: vault))
+        }
+    }
+}
+
+@Suite("Token manager: always a valid access token")
+struct TokenManagerTests {
+    @Test("an expired token is refreshed transparently and the rotated pair is what the store holds", arguments: StoreKind.allCases)
+    func expiredTokenRefreshed(kind: StoreKind) async throws {
+        try await withManagerFixture(kind) { fixture in
+            let original = try await fixture.install()
+            let events = Mutex<[TokenEvent]>([])
+            let manager = fixture.manager { $0.onEvent = { event in events.withLock { $0.append(event) } } }
+            let token = try await manager.accessToken(for: "org-acme")
+            #expect(token.token.value != original.accessToken)
+            #expect(token.expiresAt > Date().addingTimeInterval(86_000))
+            #expect(token.appUserID == "app-user-org-acme")
+            let stored = try #require(try await fixture.vault.load(organizationID: "org-acme"))
+            #expect(stored.accessToken == token.token)
+            #expect(stored.refreshToken.value != original.refreshToken)
+            #expect(stored.status == .active && stored.lastRefreshAt != nil && stored.refreshFailures == 0)
+            // The stored refresh token is the live one: Linear accepts it.
+            _ = try await fixture.linear.refresh(stored.refreshToken)
+            // Cached: a second call does not refresh again.
+            #expect(try await manager.accessToken(for: "org-acme") == token)
+            #expect(await fixture.refreshCalls().count == 2)
+            #expect(events.withLock { $0 } == [.refreshed(organizationID: "org-acme", expiresAt: token.expiresAt)])
+        }
+    }
+
+    @Test("200 concurrent callers on an expired token: one refresh, one token for all", arguments: StoreKind.allCases)
+    func concurrentCallersInProcess(kind: StoreKind) async throws {
+        try await withManagerFixture(kind) { fixture in
+            try await fixture.install()
+            let manager = fixture.manager()
+            let tokens = try await withThrowingTaskGroup(of: String.self) { group in
+                for _ in 0..<200 { group.addTask { try await manager.accessToken(for: "org-acme").token.value } }
+                var tokens: Set<String> = []
+                for try await token in group { tokens.insert(token) }
+                return tokens
+            }
+            #expect(tokens.count == 1)
+            #expect(await fixture.refreshCalls().count == 1)
+        }
+    }
+
+    @Test("4 processes with 25 callers each on one expired installation: exactly one refresh", arguments: StoreKind.allCases)
+    func concurrentProcesses(kind: StoreKind) async throws {
+        try await withManagerFixture(kind) { fixture in
+            try await fixture.install()
+            let helpers = try (0..<4).map { _ in
+                try ChildProcess(BuiltProducts.url("linear-oauth-test-helper"), ["tokens", fixture.test.databaseURL, "org-acme", "25"],
+                                 environment: fixture.environment)
+            }
+            defer { helpers.forEach { $0.kill() } }
+            for helper in helpers { try await helper.waitForLine("ready") }
+            for helper in helpers { try helper.send("go") }
+            var fingerprints: Set<String> = []
+            for helper in helpers {
+                try await helper.waitForLine("done")
+                let lines = helper.output.filter { $0 != "ready" && $0 != "done" }
+                #expect(lines.count == 25)
+                #expect(lines.allSatisfy { !$0.hasPrefix("error") }, "\(lines.first { $0.hasPrefix("error") } ?? "")")
+                fingerprints.formUnion(lines)
+            }
+            #expect(fingerprints.count == 1)
+            #expect(await fixture.refreshCalls().count == 1)
+            let stored = try #require(try await fixture.vault.load(organizationID: "org-acme"))
+            #expect(fingerprints.first == tokenFingerprint(stored.accessToken.value))
+        }
+    }
+
+    @Test("20 concurrent `linear-oauth token ORG` processes: exactly one refresh, the same token", arguments: StoreKind.allCases)
+    func concurrentCLIProcesses(kind: StoreKind) async throws {
+        try await withManagerFixture(kind) { fixture in
+            try await fixture.install()
+            let outputs = try await withThrowingTaskGroup(of: ProcessOutput.self) { group in
+                for _ in 0..<20 {
+                    group.addTask {
+                        try await runProcess(BuiltProducts.url("linear-oauth"), ["token", "org-acme"], environment: fixture.environment)
+                    }
+                }
+                var outputs: [ProcessOutput] = []
+                for try await output in group { outputs.append(output) }
+                return outputs
+            }
+            #expect(outputs.allSatisfy { $0.status == 0 }, "\(outputs.first { $0.status != 0 }?.stderr ?? "")")
+            #expect(Set(outputs.map(\.stdout)).count == 1)
+            #expect(outputs[0].stdout.hasPrefix("lin_oauth_") && outputs[0].stdout.hasSuffix("\n"))
+            #expect(await fixture.refreshCalls().count == 1)
+        }
+    }
+
+    @Test("a refresh whose response is lost is recovered by the next attempt; the installation stays active", arguments: StoreKind.allCases)
+    func lostResponse(kind: StoreKind) async throws {
+        try await withManagerFixture(kind) { fixture in
+            try await fixture.install()
+            await fixture.emulator.dropNextRefreshResponse()
+            let token = try await fixture.manager().accessToken(for: "org-acme")
+            #expect(await fixture.refreshCalls().map(\.outcome) == ["dropped", "replayed"])
+            let stored = try #require(try await fixture.vault.load(organizationID: "org-acme"))
+            #expect(stored.status == .active && stored.accessToken == token.token)
+            // The replayed pair is live.
+            _ = try await fixture.linear.refresh(stored.refreshToken)
+        }
+    }
+
+    @Test("a process killed (SIGKILL) with its refresh in flight: the next process gets a token, the installation stays active",
+          arguments: StoreKind.allCases)
+    func killedMidRefresh(kind: StoreKind) async throws {
+        try await withManagerFixture(kind) { fixture in
+            try await fixture.install()
+            var settings = await fixture.emulator.settings()
+            settings.latencyMilliseconds = 1_500
+            await fixture.emulator.configure(settings)
+            let victim = try ChildProcess(BuiltProducts.url("linear-oauth"), ["token", "org-acme"], environment: fixture.environment)
+            try await waitUntil(timeout: .seconds(60), "the victim's refresh to reach the emulator") {
+                await fixture.emulator.tokenCallsArrived() >= 1
+            }
+            victim.kill()
+            settings.latencyMilliseconds = 0
+            await fixture.emulator.configure(settings)
+            let next = try await runProcess(BuiltProducts.url("linear-oauth"), ["token", "org-acme"], environment: fixture.environment)
+            #expect(next.status == 0, "\(next.stderr)")
+            let stored = try #require(try await fixture.vault.load(organizationID: "org-acme"))
+            #expect(stored.status == .active)
+            #expect(next.stdout == stored.accessToken.value + "\n")
+        }
+    }
+
+    @Test("invalid_grant: reauthorization_required, a typed error, exit 4, and no more refresh calls", arguments: StoreKind.allCases)
+    func invalidGrant(kind: StoreKind) async throws {
+        try await withManagerFixture(kind) { fixture in
+            let grant = try await fixture.install()
+            _ = try await fixture.linear.revoke(Secret(grant.refreshToken!), hint: .refreshToken)
+            let events = Mutex<[TokenEvent]>([])
+            let manager = fixture.manager { $0.onEvent = { event in events.withLock { $0.append(event) } } }
+            for _ in 0..<5 {
+                await #expect(throws: TokenManagerError.reauthorizationRequired(organizationID: "org-acme", reason: "invalid_grant")) {
+                    _ = try await manager.accessToken(for: "org-acme")
+                }
+            }
+            let stored = try #require(try await fixture.test.store.load(organizationID: "org-acme"))
+            #expect(stored.status == .reauthorizationRequired && stored.lastError == "invalid_grant" && stored.refreshFailures == 1)
+            #expect(events.withLock { $0 } == [.reauthorizationRequired(organizationID: "org-acme", reason: "The refresh token has been revoked")])
+            let cli = try await runProcess(BuiltProducts.url("linear-oauth"), ["token", "org-acme"], environment: fixture.environment)
+            expectOneLineError(cli, status: 4, mentioning: ["org-acme", "install the app again"])
+            #expect(await fixture.refreshCalls().count == 1)
+        }
+    }
+
+    @Test("invalid_client leaves the installation untouched; the CLI exits 2", arguments: StoreKind.allCases)
+    func invalidClient(kind: StoreKind) async throws {
+        try await withManagerFixture(kind) { fixture in
+            try await fixture.install()
+            let before = try #require(try await fixture.test.store.load(organizationID: "org-acme"))
+            let manager = TokenManager(vault: fixture.vault, linear: emulatorClient(fixture.url, secret: "wrong"))
+            await #expect(throws: TokenManagerError.self) { _ = try await manager.accessToken(for: "org-acme") }
+            #expect(try await fixture.test.store.load(organizationID: "org-acme") == before)
+            var environment = fixture.environment
+            environment["LINEAR_CLIENT_SECRET"] = "wrong"
+            let cli = try await runProcess(BuiltProducts.url("linear-oauth"), ["token", "org-acme"], environment: environment)
+            expectOneLineError(cli, status: 2, mentioning: ["invalid_client"], secrets: ["wrong"])
+            #expect(try await fixture.test.store.load(organizationID: "org-acme") == before)
+        }
+    }
+
+    @Test("5xx, 429 and time-outs are retried while the still-valid token is served; an expired one is retried, then exit 5",
+          arguments: StoreKind.allCases)
+    func transientFailures(kind: StoreKind) async throws {
+        try await withManagerFixture(kind) { fixture in
+            // Inside the margin but not expired: the old token is served while Linear fails.
+            let grant = try await fixture.install(expiresIn: 120)
+            let manager = fixture.manager { $0.initialBackoff = .seconds(60) }
+            await fixture.emulator.failNextTokenCalls(1, status: 503)
+            #expect(try await manager.accessToken(for: "org-acme").token.value == grant.accessToken)
+            let stored = try #require(try await fixture.test.store.load(organizationID: "org-acme"))
+            #expect(stored.status == .active && stored.lastError == "server_error" && stored.refreshFailures == 1)
+            // Backing off: the next call does not hammer Linear.
+            #expect(try await manager.accessToken(for: "org-acme").token.value == grant.accessToken)
+            #expect(await fixture.refreshCalls().count == 1)
+
+            // Expired: the call retries (after 429 with Retry-After 0, twice) and then succeeds.
+            try await fixture.install("org-globex")
+            await fixture.emulator.clearRequests()
+            await fixture.emulator.failNextTokenCalls(2, status: 429, retryAfter: 0)
+            let fresh = try await fixture.manager().accessToken(for: "org-globex")
+            #expect(fresh.expiresAt > Date())
+            #expect(await fixture.refreshCalls().map(\.outcome) == ["injected_429", "injected_429", "ok"])
+
+            // Expired and Linear keeps failing: after its attempts the CLI exits 5; the tokens are kept.
+            let third = try await fixture.install("org-acme")
+            await fixture.emulator.failNextTokenCalls(3, status: 502)
+            let cli = try await runProcess(BuiltProducts.url("linear-oauth"), ["token", "org-acme"], environment: fixture.environment)
+            expectOneLineError(cli, status: 5, mentioning: ["org-acme", "HTTP 502"])
+
+            // A time-out on an expired token, past the attempts: temporarily unavailable.
+            var settings = await fixture.emulator.settings()
+            settings.latencyMilliseconds = 1_000
+            await fixture.emulator.configure(settings)
+            var quick = TokenManager.Configuration()
+            quick.initialBackoff = .milliseconds(10)
+            quick.maxAttempts = 2
+            let slow = TokenManager(vault: fixture.vault, linear: emulatorClient(fixture.url, timeout: .milliseconds(200)), configuration: quick)
+            do {
+                _ = try await slow.accessToken(for: "org-acme")
+                Issue.record("no error")
+            } catch {
+                guard case .temporarilyUnavailable(let organizationID, _, _)? = error as? TokenManagerError else { Issue.record("\(error)"); return }
+                #expect(organizationID == "org-acme")
+            }
+            let kept = try #require(try await fixture.vault.load(organizationID: "org-acme"))
+            #expect(kept.refreshToken.value == third.refreshToken! && kept.status == .active)
+        }
+    }
+
+    @Test("revoke: both tokens revoked at Linear, the row gone, `token ORG` exits 3; idempotent", arguments: StoreKind.allCases)
+    func revoke(kind: StoreKind) async throws {
+        try await withManagerFixture(kind) { fixture in
+            let grant = try await fixture.install(expiresIn: 3_600)
+            let manager = fixture.manager()
+            _ = try await manager.accessToken(for: "org-acme")
+            let result = try await manager.revoke(for: "org-acme")
+            #expect(result.wasInstalled && result.linearFailures.isEmpty)
+            #expect(await fixture.emulator.requests().filter { $0.endpoint == "revoke" }.map(\.status) == [200, 200])
+            #expect(try await fixture.test.store.load(organizationID: "org-acme") == nil)
+            await #expect(throws: TokenManagerError.notInstalled(organizationID: "org-acme")) {
+                _ = try await manager.accessToken(for: "org-acme")
+            }
+            #expect(try await manager.revoke(for: "org-acme").wasInstalled == false)
+            // Linear no longer accepts either token.
+            await #expect(throws: LinearAPIError.self) { _ = try await fixture.linear.graphQL("{ viewer { id } }", accessToken: Secret(grant.accessToken)) }
+            await expectKind(.reauthorization, code: "invalid_grant", status: 400) { _ = try await fixture.linear.refresh(Secret(grant.refreshToken!)) }
+            let cli = try await runProcess(BuiltProducts.url("linear-oauth"), ["token", "org-acme"], environment: fixture.environment)
+            expectOneLineError(cli, status: 3, mentioning: ["not installed"])
+        }
+    }
+
+    @Test("the background refresher refreshes exactly the installations inside its window", arguments: StoreKind.allCases)
+    func backgroundRefresher(kind: StoreKind) async throws {
+        try await withManagerFixture(kind) { fixture in
+            try await fixture.install("org-acme", expiresIn: 30 * 60)        // inside a 1-hour window
+            try await fixture.install("org-globex", expiresIn: 3 * 3_600)    // outside
+            await fixture.emulator.add(EmulatedOrganization(id: "org-initech", name: "Initech", urlKey: "initech", appUserID: "u"))
+            try await fixture.install("org-initech", expiresIn: 10 * 60)
+            var stale = try #require(try await fixture.vault.load(organizationID: "org-initech"))
+            stale.status = .reauthorizationRequired
+            try await fixture.vault.save(stale)                                // inside, but skipped
+            await fixture.emulator.clearRequests()
+            var configuration = TokenRefresher.Configuration()
+            configuration.window = .seconds(3_600)
+            let refresher = TokenRefresher(manager: fixture.manager(), configuration: configuration)
+            #expect(await refresher.refreshDue() == ["org-acme"])
+            #expect(await fixture.refreshCalls().compactMap(\.organizationID) == ["org-acme"])
+            #expect(try await fixture.vault.load(organizationID: "org-acme")!.expiresAt > Date().addingTimeInterval(20 * 3_600))
+        }
+    }
+
+    @Test("installations refresh and revoke from the command line")
+    func cliRefreshAndRevoke() async throws {
+        try await withManagerFixture(.sqlite) { fixture in
+            try await fixture.install(expiresIn: 3_600)
+            let refreshed = try await runProcess(BuiltProducts.url("linear-oauth"), ["installations", "refresh", "org-acme"], environment: fixture.environment)
+            #expect(refreshed.status == 0 && refreshed.stdout.hasPrefix("refreshed organization org-acme"))
+            #expect(await fixture.refreshCalls().count == 1)
+            let revoked = try await runProcess(BuiltProducts.url("linear-oauth"), ["installations", "revoke", "org-acme"], environment: fixture.environment)
+            #expect(revoked.status == 0 && revoked.stderr.isEmpty)
+            expectOneLineError(
+                try await runProcess(BuiltProducts.url("linear-oauth"), ["installations", "revoke", "org-acme"], environment: fixture.environment),
+                status: 3, mentioning: ["not installed"])
+            var environment = fixture.environment
+            environment["LINEAR_CLIENT_ID"] = nil
+            expectOneLineError(try await runProcess(BuiltProducts.url("linear-oauth"), ["token", "org-acme"], environment: environment),
+                               status: 2, mentioning: ["LINEAR_CLIENT_ID"])
+        }
+    }
+}
