@@ -152,6 +152,19 @@ public final class PostgresTokenStore: TokenStore {
             "CREATE INDEX linear_tokens_key_id ON linear_tokens (key_id)",
             "CREATE INDEX linear_tokens_status_expires_at ON linear_tokens (status, expires_at)",
         ]),
+        (2, "create linear_app_tokens", [
+            """
+            CREATE TABLE linear_app_tokens (
+                client_id TEXT PRIMARY KEY,
+                access_token BYTEA NOT NULL,
+                expires_at TIMESTAMPTZ NOT NULL,
+                scopes TEXT NOT NULL DEFAULT '',
+                key_id TEXT NOT NULL,
+                created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+                updated_at TIMESTAMPTZ NOT NULL DEFAULT now()
+            )
+            """,
+        ]),
     ]
 
     /// Serializes concurrent migrators across processes (an arbitrary, fixed advisory lock key).
@@ -324,6 +337,55 @@ public final class PostgresTokenStore: TokenStore {
             }
             return rows.count
         }
+    }
+
+    public func loadAppToken(clientID: String) async throws -> SealedAppToken? {
+        try await run(organizationID: nil) {
+            try await self.client.query(
+                "SELECT client_id, access_token, expires_at, scopes, key_id FROM linear_app_tokens WHERE client_id = \(clientID)",
+                logger: self.logger
+            ).collect().first.map(Self.decodeAppToken)
+        }
+    }
+
+    public func saveAppToken(_ token: SealedAppToken) async throws {
+        try await run(organizationID: nil) {
+            try await self.client.query(
+                """
+                INSERT INTO linear_app_tokens (client_id, access_token, expires_at, scopes, key_id)
+                VALUES (\(token.clientID), \(ByteBuffer(bytes: token.accessToken)), \(token.expiresAt),
+                    \(token.scopes.joined(separator: " ")), \(token.keyID))
+                ON CONFLICT (client_id) DO UPDATE SET access_token = excluded.access_token, expires_at = excluded.expires_at,
+                    scopes = excluded.scopes, key_id = excluded.key_id, updated_at = now()
+                """,
+                logger: self.logger)
+        }
+    }
+
+    public func resealAppTokens(notSealedUnder keyID: String, _ reseal: (SealedAppToken) throws -> SealedAppToken) async throws -> Int {
+        try await transaction(organizationID: nil) { connection in
+            let tokens = try await connection.query(
+                "SELECT client_id, access_token, expires_at, scopes, key_id FROM linear_app_tokens WHERE key_id <> \(keyID) FOR UPDATE",
+                logger: self.logger
+            ).collect().map(Self.decodeAppToken)
+            for token in tokens {
+                let resealed = try reseal(token)
+                try await connection.query(
+                    """
+                    UPDATE linear_app_tokens SET access_token = \(ByteBuffer(bytes: resealed.accessToken)), key_id = \(resealed.keyID)
+                    WHERE client_id = \(token.clientID)
+                    """,
+                    logger: self.logger)
+            }
+            return tokens.count
+        }
+    }
+
+    static func decodeAppToken(_ row: PostgresRow) throws -> SealedAppToken {
+        let (clientID, access, expiresAt, scopes, keyID) = try row.decode((String, ByteBuffer, Date, String, String).self)
+        return SealedAppToken(
+            clientID: clientID, accessToken: Array(access.readableBytesView), expiresAt: expiresAt,
+            scopes: scopes.split(separator: " ").map(String.init), keyID: keyID)
     }
 
     public func close() async throws {

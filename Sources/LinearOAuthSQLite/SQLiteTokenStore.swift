@@ -81,6 +81,19 @@ public final class SQLiteTokenStore: TokenStore {
             "CREATE INDEX linear_tokens_key_id ON linear_tokens (key_id)",
             "CREATE INDEX linear_tokens_status_expires_at ON linear_tokens (status, expires_at)",
         ]),
+        (2, "create linear_app_tokens", [
+            """
+            CREATE TABLE linear_app_tokens (
+                client_id TEXT PRIMARY KEY,
+                access_token BLOB NOT NULL,
+                expires_at INTEGER NOT NULL,
+                scopes TEXT NOT NULL DEFAULT '',
+                key_id TEXT NOT NULL,
+                created_at INTEGER NOT NULL,
+                updated_at INTEGER NOT NULL
+            ) STRICT
+            """,
+        ]),
     ]
 
     public func migrate() async throws {
@@ -220,6 +233,52 @@ public final class SQLiteTokenStore: TokenStore {
             }
             return rows.count
         }
+    }
+
+    public func loadAppToken(clientID: String) async throws -> SealedAppToken? {
+        try await read { connection in
+            try await connection.query(
+                "SELECT client_id, access_token, expires_at, scopes, key_id FROM linear_app_tokens WHERE client_id = ?",
+                [.text(clientID)]
+            ).first.map(Self.decodeAppToken)
+        }
+    }
+
+    public func saveAppToken(_ token: SealedAppToken) async throws {
+        try await write(organizationID: nil) { connection in
+            let now = SQLiteData.integer(Self.microseconds(Date()))
+            _ = try await connection.query(
+                """
+                INSERT INTO linear_app_tokens (client_id, access_token, expires_at, scopes, key_id, created_at, updated_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT (client_id) DO UPDATE SET access_token = excluded.access_token, expires_at = excluded.expires_at,
+                    scopes = excluded.scopes, key_id = excluded.key_id, updated_at = excluded.updated_at
+                """,
+                [.text(token.clientID), .blob(ByteBuffer(bytes: token.accessToken)), .integer(Self.microseconds(token.expiresAt)),
+                 .text(token.scopes.joined(separator: " ")), .text(token.keyID), now, now])
+        }
+    }
+
+    public func resealAppTokens(notSealedUnder keyID: String, _ reseal: (SealedAppToken) throws -> SealedAppToken) async throws -> Int {
+        try await write(organizationID: nil) { connection in
+            let tokens = try await connection.query(
+                "SELECT client_id, access_token, expires_at, scopes, key_id FROM linear_app_tokens WHERE key_id <> ?", [.text(keyID)]
+            ).map(Self.decodeAppToken)
+            for token in tokens {
+                let resealed = try reseal(token)
+                _ = try await connection.query(
+                    "UPDATE linear_app_tokens SET access_token = ?, key_id = ? WHERE client_id = ?",
+                    [.blob(ByteBuffer(bytes: resealed.accessToken)), .text(resealed.keyID), .text(token.clientID)])
+            }
+            return tokens.count
+        }
+    }
+
+    static func decodeAppToken(_ row: SQLiteRow) throws -> SealedAppToken {
+        SealedAppToken(
+            clientID: try text(row, "client_id"), accessToken: try bytes(row, "access_token"),
+            expiresAt: try date(row, "expires_at"), scopes: try text(row, "scopes").split(separator: " ").map(String.init),
+            keyID: try text(row, "key_id"))
     }
 
     public func close() async throws {

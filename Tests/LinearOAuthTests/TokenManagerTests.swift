@@ -328,3 +328,67 @@ struct TokenManagerTests {
         }
     }
 }
+
+@Suite("Token manager: the app token and the GraphQL helper")
+struct AppTokenAndGraphQLTests {
+    @Test("appToken: fetched once, cached, stored encrypted, read back by another process, renewed before expiry, rotated with the keys",
+          arguments: StoreKind.allCases)
+    func appToken(kind: StoreKind) async throws {
+        try await withManagerFixture(kind) { fixture in
+            let calls = { await fixture.emulator.requests().filter { $0.grantType == "client_credentials" }.count }
+            let manager = fixture.manager()
+            let first = try await manager.appToken()
+            #expect(first.expiresAt > Date().addingTimeInterval(29 * 86_400))
+            #expect(try await manager.appToken() == first)
+            #expect(try await fixture.manager().appToken().token == first.token)   // another manager: from the store
+            #expect(await calls() == 1)
+            let dump = try await fixture.test.dump()
+            #expect(dump.range(of: Data(first.token.value.utf8)) == nil)
+
+            // Inside the renewal margin: a new token is fetched (a 31-day margin covers the stored 30-day token).
+            var settings = await fixture.emulator.settings()
+            settings.appTokenLifetime = 60
+            await fixture.emulator.configure(settings)
+            let renewing = fixture.manager { $0.appTokenRenewalMargin = .seconds(31 * 86_400) }
+            let second = try await renewing.appToken()
+            #expect(second.token != first.token)
+            let third = try await renewing.appToken()
+            #expect(third.token != second.token)   // 60 s left is inside the margin too
+            #expect(await calls() == 3)
+
+            // keys rotate re-encrypts the app token too.
+            let k2 = KeyRing.generateEntry(id: "k2")
+            let rotated = TokenVault(store: fixture.test.store, keyRing: try KeyRing(parsing: "\(k2),\(fixture.keyEntry)"))
+            #expect(try await rotated.rotateKeys() == 1)
+            let stored = try #require(try await fixture.test.store.loadAppToken(clientID: LinearEmulator.defaultClient.id))
+            #expect(stored.keyID == "k2")
+            #expect(try rotated.keyRing.openAppToken(stored) == third.token)
+        }
+    }
+
+    @Test("GraphQL helper: a 401 refreshes once and retries once; RATELIMITED surfaces with its reset time")
+    func graphQLHelper() async throws {
+        try await withManagerFixture(.sqlite) { fixture in
+            let grant = try await fixture.install(expiresIn: 3_600)
+            // Linear stops accepting the access token before its expiry.
+            _ = try await fixture.linear.revoke(Secret(grant.accessToken), hint: .accessToken)
+            let manager = fixture.manager()
+            let answer = try await manager.graphQL("query { viewer { id } }", for: "org-acme")
+            struct Viewer: Decodable { struct Inner: Decodable { var id: String }; var viewer: Inner }
+            #expect(try answer.decode(Viewer.self).viewer.id == "app-user-acme")
+            #expect(await fixture.refreshCalls().count == 1)
+
+            var settings = await fixture.emulator.settings()
+            settings.rateLimitRequests = 0
+            await fixture.emulator.configure(settings)
+            do {
+                _ = try await manager.graphQL("query { viewer { id } }", for: "org-acme")
+                Issue.record("not rate limited")
+            } catch {
+                guard case .rateLimited(let resetAt, _)? = error as? LinearAPIError else { Issue.record("\(error)"); return }
+                #expect(resetAt != nil)
+            }
+            #expect(await fixture.refreshCalls().count == 1)
+        }
+    }
+}

@@ -166,3 +166,18 @@ extension KeyRing {
             refreshToken: Secret(try open(sealed.refreshToken, organizationID: organizationID, column: .refreshToken)))
     }
 }
+
+extension KeyRing {
+    /// Seals an app token under the active key.
+    public func sealAppToken(clientID: String, accessToken: Secret, expiresAt: Date, scopes: [String]) throws -> SealedAppToken {
+        SealedAppToken(
+            clientID: clientID,
+            accessToken: try seal(accessToken.value, organizationID: SealedAppToken.sealingName(clientID: clientID), column: .accessToken),
+            expiresAt: expiresAt, scopes: scopes, keyID: activeKeyID)
+    }
+
+    /// Opens an app token.
+    public func openAppToken(_ token: SealedAppToken) throws(TokenDecryptionError) -> Secret {
+        Secret(try open(token.accessToken, organizationID: SealedAppToken.sealingName(clientID: token.clientID), column: .accessToken))
+    }
+}

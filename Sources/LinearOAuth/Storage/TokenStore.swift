@@ -60,6 +60,16 @@ public protocol TokenStore: Sendable {
         notSealedUnder keyID: String, limit: Int, _ reseal: (SealedInstallation) throws -> SealedInstallation
     ) async throws -> Int
 
+    /// The app token of an OAuth client, or `nil`.
+    func loadAppToken(clientID: String) async throws -> SealedAppToken?
+
+    /// Inserts or replaces the app token of an OAuth client.
+    func saveAppToken(_ token: SealedAppToken) async throws
+
+    /// Re-seals every app token not sealed under `keyID`, in one transaction.
+    /// - Returns: How many were re-sealed.
+    func resealAppTokens(notSealedUnder keyID: String, _ reseal: (SealedAppToken) throws -> SealedAppToken) async throws -> Int
+
     /// Releases connections. The store cannot be used afterwards.
     func close() async throws
 }

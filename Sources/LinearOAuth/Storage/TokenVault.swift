@@ -89,6 +89,12 @@ public struct TokenVault: Sendable {
             batches += 1
             if count == 0 { break }
         }
+        if maxBatches.map({ batches < $0 }) ?? true {
+            total += try await store.resealAppTokens(notSealedUnder: keyRing.activeKeyID) { token in
+                try keyRing.sealAppToken(
+                    clientID: token.clientID, accessToken: keyRing.openAppToken(token), expiresAt: token.expiresAt, scopes: token.scopes)
+            }
+        }
         return total
     }
 }

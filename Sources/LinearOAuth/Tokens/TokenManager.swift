@@ -29,6 +29,8 @@ public final class TokenManager: Sendable {
         public var cooldownAfterFailures = 5
         /// How long a cooling-down organization is left alone (its still-valid token is served).
         public var cooldown: Duration = .seconds(300)
+        /// Renew the app token (30 days) when it expires within this long.
+        public var appTokenRenewalMargin: Duration = .seconds(86_400)
         /// Called for every ``TokenEvent``; keep it quick.
         public var onEvent: @Sendable (TokenEvent) -> Void = { _ in }
 
@@ -60,6 +62,15 @@ public final class TokenManager: Sendable {
         /// Bumped by revocation and eviction, so a refresh that finishes afterwards does not cache.
         var generation: [String: UInt64] = [:]
         var transientFailures: [String: Int] = [:]
+        var appToken: AppToken?
+        var appTokenInFlight: Task<AppToken, any Error>?
+    }
+
+    /// The app's own token (`client_credentials`).
+    public struct AppToken: Sendable, Equatable {
+        public var token: Secret
+        public var expiresAt: Date
+        public var scopes: [String]
     }
 
     private let state = Mutex(State())
@@ -96,23 +107,54 @@ public final class TokenManager: Sendable {
             return hit
         }
         metrics.cacheMisses.increment()
-        return try await shared(organizationID) { try await self.loadOrRefresh(organizationID, force: false) }
+        return try await shared(organizationID) { try await self.loadOrRefresh(organizationID, force: .never) }
     }
 
     /// A token and when the next refresh may be tried (later than now while backing off).
     private typealias Outcome = (token: AccessToken, nextAttempt: Date)
 
-    /// Refreshes now, whatever the expiry (e.g. after Linear refused the access token).
+    /// Refreshes now, whatever the expiry.
     @discardableResult
     public func forceRefresh(for organizationID: String) async throws(TokenManagerError) -> AccessToken {
-        try await shared(organizationID) { try await self.loadOrRefresh(organizationID, force: true) }
+        try await shared(organizationID) { try await self.loadOrRefresh(organizationID, force: .always) }
+    }
+
+    /// Linear refused `rejected` (401): refresh, unless the store already holds another access token
+    /// (another caller or process refreshed meanwhile), which is then used.
+    @discardableResult
+    public func refresh(afterRejectionOf rejected: Secret, for organizationID: String) async throws(TokenManagerError) -> AccessToken {
+        try await shared(organizationID) { try await self.loadOrRefresh(organizationID, force: .ifStillUsing(rejected)) }
+    }
+
+    /// When to refresh although the token is not due.
+    enum Force: Sendable {
+        case never
+        case always
+        /// Only while the stored access token is still this one.
+        case ifStillUsing(Secret)
+    }
+
+    /// Runs a GraphQL query for an organization. If Linear answers 401 `AUTHENTICATION_ERROR`, the
+    /// token is refreshed once and the query retried once.
+    /// - Throws: ``TokenManagerError`` (no token) or ``LinearAPIError`` (e.g. `rateLimited(resetAt:)`).
+    public func graphQL(_ query: String, variables: [String: any Sendable] = [:], for organizationID: String) async throws
+        -> LinearGraphQLResponse
+    {
+        let token = try await accessToken(for: organizationID)
+        do {
+            return try await linear.graphQL(query, variables: variables, accessToken: token.token)
+        } catch .authenticationFailed {
+            logger.info("Linear refused the access token; refreshing once", metadata: ["organization": .string(organizationID)])
+            let renewed = try await refresh(afterRejectionOf: token.token, for: organizationID)
+            return try await linear.graphQL(query, variables: variables, accessToken: renewed.token)
+        }
     }
 
     /// Refreshes if the token expires within `window` (the background refresher's call).
     @discardableResult
     public func refreshIfExpiring(within window: Duration, for organizationID: String) async throws(TokenManagerError) -> AccessToken {
         try await shared(organizationID) {
-            try await self.loadOrRefresh(organizationID, force: false, window: max(window, self.configuration.refreshMargin))
+            try await self.loadOrRefresh(organizationID, force: .never, window: max(window, self.configuration.refreshMargin))
         }
     }
 
@@ -143,7 +185,7 @@ public final class TokenManager: Sendable {
         }
     }
 
-    private func loadOrRefresh(_ organizationID: String, force: Bool, window: Duration? = nil) async throws -> Outcome {
+    private func loadOrRefresh(_ organizationID: String, force: Force, window: Duration? = nil) async throws -> Outcome {
         let installation: Installation
         do {
             guard let loaded = try await vault.load(organizationID: organizationID) else {
@@ -162,11 +204,15 @@ public final class TokenManager: Sendable {
         let settled = Date.distantPast
         let now = Date()
         let due = now.addingTimeInterval((window ?? configuration.refreshMargin).timeInterval)
-        if !force && installation.expiresAt > due {
+        switch force {
+        case .never where installation.expiresAt > due:
             return (Self.token(installation), settled)
+        case .ifStillUsing(let rejected) where installation.accessToken != rejected:
+            return (Self.token(installation), settled)
+        default: break
         }
         // Cooling down after repeated failures: serve the token while it works, and leave Linear alone.
-        if !force, let entry = state.withLock({ $0.cache[organizationID] }), now < entry.nextAttempt {
+        if case .never = force, let entry = state.withLock({ $0.cache[organizationID] }), now < entry.nextAttempt {
             if installation.expiresAt > now { return (Self.token(installation), entry.nextAttempt) }
             throw TokenManagerError.temporarilyUnavailable(
                 organizationID: organizationID, reason: "cooling down after repeated failures",
@@ -214,7 +260,7 @@ public final class TokenManager: Sendable {
     }
 
     /// One refresh under the organization's cross-process lock.
-    private func refresh(_ organizationID: String, seen: Installation, force: Bool, due: Date) async throws -> AccessToken {
+    private func refresh(_ organizationID: String, seen: Installation, force: Force, due: Date) async throws -> AccessToken {
         let started = ContinuousClock.now
         let outcome: LockedOutcome
         do {
@@ -225,8 +271,13 @@ public final class TokenManager: Sendable {
                     return .reauthorization(code: code, message: code)
                 }
                 // Another process refreshed while we waited for the lock: use its tokens.
-                if current.refreshToken != seen.refreshToken || (!force && current.expiresAt > due) {
+                if current.refreshToken != seen.refreshToken {
                     return .token(current, refreshed: false)
+                }
+                switch force {
+                case .never where current.expiresAt > due: return .token(current, refreshed: false)
+                case .ifStillUsing(let rejected) where current.accessToken != rejected: return .token(current, refreshed: false)
+                default: break
                 }
                 let answer: LinearTokenResponse
                 do throws(LinearOAuthError) {
@@ -296,6 +347,61 @@ public final class TokenManager: Sendable {
             configuration.onEvent(.refreshFailed(organizationID: organizationID, reason: reason))
             throw RefreshFailure(reason: reason, retryAfter: retryAfter)
         }
+    }
+
+    // MARK: - The app's own token
+
+    /// The app's own access token (`client_credentials` grant, valid 30 days, no refresh token):
+    /// cached, stored encrypted, and renewed before it expires. Asking for other scopes than the
+    /// stored token's renews it (and Linear then revokes the earlier app tokens).
+    public func appToken(scopes: [String] = ["read", "write"]) async throws(TokenManagerError) -> AppToken {
+        let margin = configuration.appTokenRenewalMargin.timeInterval
+        let wanted = Set(scopes + ["read"])
+        if let cached = state.withLock({ $0.appToken }), cached.expiresAt.timeIntervalSinceNow > margin, Set(cached.scopes) == wanted {
+            metrics.cacheHits.increment()
+            return cached
+        }
+        let task: Task<AppToken, any Error> = state.withLock { state in
+            if let running = state.appTokenInFlight { return running }
+            let task = Task<AppToken, any Error> {
+                defer { self.state.withLock { $0.appTokenInFlight = nil } }
+                let token = try await self.loadOrFetchAppToken(scopes: scopes, wanted: wanted, margin: margin)
+                self.state.withLock { $0.appToken = token }
+                return token
+            }
+            state.appTokenInFlight = task
+            return task
+        }
+        do {
+            return try await task.value
+        } catch let error as TokenManagerError {
+            throw error
+        } catch {
+            throw .temporarilyUnavailable(organizationID: "(app token)", reason: "\(error)", retryAfter: nil)
+        }
+    }
+
+    private func loadOrFetchAppToken(scopes: [String], wanted: Set<String>, margin: TimeInterval) async throws -> AppToken {
+        let clientID = linear.configuration.clientID
+        if let stored = try await vault.store.loadAppToken(clientID: clientID),
+            stored.expiresAt.timeIntervalSinceNow > margin, Set(stored.scopes) == wanted
+        {
+            return AppToken(token: try vault.keyRing.openAppToken(stored), expiresAt: stored.expiresAt, scopes: stored.scopes)
+        }
+        let answer: LinearTokenResponse
+        do {
+            answer = try await linear.clientCredentials(scopes: scopes)
+        } catch .configuration(let details) {
+            throw TokenManagerError.configuration(reason: LinearOAuthError.configuration(details).description)
+        } catch let error {
+            throw TokenManagerError.temporarilyUnavailable(
+                organizationID: "(app token)", reason: error.description, retryAfter: error.details.retryAfter)
+        }
+        let granted = answer.scopes.isEmpty ? Array(wanted) : answer.scopes
+        try await vault.store.saveAppToken(
+            vault.keyRing.sealAppToken(clientID: clientID, accessToken: answer.accessToken, expiresAt: answer.expiresAt, scopes: granted))
+        logger.info("fetched the app token", metadata: ["expires_at": .string(RFC3339.format(answer.expiresAt))])
+        return AppToken(token: answer.accessToken, expiresAt: answer.expiresAt, scopes: granted)
     }
 
     // MARK: - Revocation
