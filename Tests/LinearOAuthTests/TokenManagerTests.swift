@@ -2,6 +2,7 @@ import Foundation
 import LinearEmulator
 import LinearOAuth
 import LinearOAuthTestSupport
+import MetricsTestKit
 import Synchronization
 import Testing
 
@@ -389,6 +390,26 @@ struct AppTokenAndGraphQLTests {
                 #expect(resetAt != nil)
             }
             #expect(await fixture.refreshCalls().count == 1)
+        }
+    }
+}
+
+@Suite("Token manager: metrics")
+struct TokenMetricsTests {
+    @Test("refreshes by outcome, refresh latency, cache hits and misses")
+    func metrics() async throws {
+        try await withManagerFixture(.sqlite) { fixture in
+            try await fixture.install()
+            let metrics = TestMetrics()
+            let manager = fixture.manager { $0.metricsFactory = metrics }
+            _ = try await manager.accessToken(for: "org-acme")
+            _ = try await manager.accessToken(for: "org-acme")
+            _ = try await manager.accessToken(for: "org-acme")
+            await #expect(throws: TokenManagerError.self) { _ = try await manager.accessToken(for: "org-none") }
+            #expect(try metrics.expectCounter("linear_oauth_refreshes_total", [("outcome", "success")]).totalValue == 1)
+            #expect(try metrics.expectTimer("linear_oauth_refresh_duration_seconds", [("outcome", "success")]).values.count == 1)
+            #expect(try metrics.expectCounter("linear_oauth_token_cache_hits_total").totalValue == 2)
+            #expect(try metrics.expectCounter("linear_oauth_token_cache_misses_total").totalValue == 2)
         }
     }
 }

@@ -31,6 +31,8 @@ public final class TokenManager: Sendable {
         public var cooldown: Duration = .seconds(300)
         /// Renew the app token (30 days) when it expires within this long.
         public var appTokenRenewalMargin: Duration = .seconds(86_400)
+        /// Where metrics go; `nil`: the process-wide `MetricsSystem` (a Prometheus registry, say).
+        public var metricsFactory: (any MetricsFactory)?
         /// Called for every ``TokenEvent``; keep it quick.
         public var onEvent: @Sendable (TokenEvent) -> Void = { _ in }
 
@@ -58,7 +60,7 @@ public final class TokenManager: Sendable {
 
     private struct State {
         var cache: [String: CacheEntry] = [:]
-        var inFlight: [String: Task<AccessToken, any Error>] = [:]
+        var inFlight: [String: Flight] = [:]
         /// Bumped by revocation and eviction, so a refresh that finishes afterwards does not cache.
         var generation: [String: UInt64] = [:]
         var transientFailures: [String: Int] = [:]
@@ -82,7 +84,7 @@ public final class TokenManager: Sendable {
         self.linear = linear
         self.configuration = configuration
         self.logger = logger
-        self.metrics = TokenMetrics()
+        self.metrics = TokenMetrics(factory: configuration.metricsFactory ?? MetricsSystem.factory)
     }
 
     // MARK: - Getting a token
@@ -159,29 +161,44 @@ public final class TokenManager: Sendable {
     }
 
     /// Joins the organization's running load or refresh, or starts one (single flight).
-    private func shared(_ organizationID: String, _ work: @escaping @Sendable () async throws -> Outcome) async throws(TokenManagerError) -> AccessToken {
-        let task: Task<AccessToken, any Error> = state.withLock { state in
-            if let running = state.inFlight[organizationID] { return running }
-            let generation = state.generation[organizationID, default: 0]
-            let task = Task<AccessToken, any Error> {
-                defer { self.state.withLock { _ = $0.inFlight.removeValue(forKey: organizationID) } }
-                let outcome = try await work()
-                self.state.withLock { state in
-                    if state.generation[organizationID, default: 0] == generation {
-                        state.cache[organizationID] = CacheEntry(token: outcome.token, nextAttempt: outcome.nextAttempt)
-                    }
-                }
-                return outcome.token
+    /// Joins the organization's running load or refresh, or leads one (single flight). The leader
+    /// works inline, on its own task (no task is spawned on the cold path); followers wait for its
+    /// result. If the leader is cancelled, a follower that is not takes over.
+    private func shared(_ organizationID: String, _ work: @Sendable () async throws -> Outcome) async throws(TokenManagerError) -> AccessToken {
+        while true {
+            enum Role { case leader(Flight, UInt64), follower(Flight) }
+            let role: Role = state.withLock { state in
+                if let flight = state.inFlight[organizationID] { return .follower(flight) }
+                let flight = Flight()
+                state.inFlight[organizationID] = flight
+                return .leader(flight, state.generation[organizationID, default: 0])
             }
-            state.inFlight[organizationID] = task
-            return task
-        }
-        do {
-            return try await task.value
-        } catch let error as TokenManagerError {
-            throw error
-        } catch {
-            throw .temporarilyUnavailable(organizationID: organizationID, reason: "\(error)", retryAfter: nil)
+            let result: Result<AccessToken, any Error>
+            switch role {
+            case .leader(let flight, let generation):
+                do {
+                    let outcome = try await work()
+                    result = .success(outcome.token)
+                    state.withLock { state in
+                        if state.generation[organizationID, default: 0] == generation {
+                            state.cache[organizationID] = CacheEntry(token: outcome.token, nextAttempt: outcome.nextAttempt)
+                        }
+                        state.inFlight.removeValue(forKey: organizationID)
+                    }
+                } catch {
+                    result = .failure(error)
+                    state.withLock { _ = $0.inFlight.removeValue(forKey: organizationID) }
+                }
+                flight.finish(result)
+            case .follower(let flight):
+                result = await flight.wait()
+                if case .failure(let error) = result, error is CancellationError, !Task.isCancelled { continue }
+            }
+            switch result {
+            case .success(let token): return token
+            case .failure(let error as TokenManagerError): throw error
+            case .failure(let error): throw .temporarilyUnavailable(organizationID: organizationID, reason: "\(error)", retryAfter: nil)
+            }
         }
     }
 
@@ -478,20 +495,59 @@ public final class TokenManager: Sendable {
     }
 }
 
+/// One load or refresh in progress, and the callers waiting for it.
+final class Flight: Sendable {
+    private let state = Mutex<(result: Result<TokenManager.AccessToken, any Error>?, waiters: [CheckedContinuation<Result<TokenManager.AccessToken, any Error>, Never>])>((nil, []))
+
+    func wait() async -> Result<TokenManager.AccessToken, any Error> {
+        await withCheckedContinuation { continuation in
+            let done = state.withLock { state -> Result<TokenManager.AccessToken, any Error>? in
+                if let result = state.result { return result }
+                state.waiters.append(continuation)
+                return nil
+            }
+            if let done { continuation.resume(returning: done) }
+        }
+    }
+
+    func finish(_ result: Result<TokenManager.AccessToken, any Error>) {
+        let waiters = state.withLock { state in
+            state.result = result
+            defer { state.waiters.removeAll() }
+            return state.waiters
+        }
+        for waiter in waiters { waiter.resume(returning: result) }
+    }
+}
+
 extension Duration {
     var timeInterval: TimeInterval {
         TimeInterval(components.seconds) + TimeInterval(components.attoseconds) / 1e18
     }
 }
 
-/// The metrics the manager reports (swift-metrics; a backend such as Prometheus picks them up).
+/// The metrics the manager reports (swift-metrics): cache hits and misses, refreshes by outcome
+/// (`success`, `joined`, `reauthorization_required`, `configuration_error`, `transient_error`,
+/// `lock_timeout`, `store_error`) and their latency.
 struct TokenMetrics: Sendable {
-    let cacheHits = Counter(label: "linear_oauth_token_cache_hits_total")
-    let cacheMisses = Counter(label: "linear_oauth_token_cache_misses_total")
+    static let refreshes = "linear_oauth_refreshes_total"
+    static let refreshDuration = "linear_oauth_refresh_duration_seconds"
+    static let cacheHitsLabel = "linear_oauth_token_cache_hits_total"
+    static let cacheMissesLabel = "linear_oauth_token_cache_misses_total"
+
+    let factory: any MetricsFactory
+    let cacheHits: Counter
+    let cacheMisses: Counter
+
+    init(factory: any MetricsFactory) {
+        self.factory = factory
+        cacheHits = Counter(label: Self.cacheHitsLabel, factory: factory)
+        cacheMisses = Counter(label: Self.cacheMissesLabel, factory: factory)
+    }
 
     func refresh(outcome: String, since start: ContinuousClock.Instant) {
-        Counter(label: "linear_oauth_refreshes_total", dimensions: [("outcome", outcome)]).increment()
-        Timer(label: "linear_oauth_refresh_duration_seconds", dimensions: [("outcome", outcome)])
+        Counter(label: Self.refreshes, dimensions: [("outcome", outcome)], factory: factory).increment()
+        Timer(label: Self.refreshDuration, dimensions: [("outcome", outcome)], factory: factory)
             .recordNanoseconds(Int64((ContinuousClock.now - start).timeInterval * 1e9))
     }
 }

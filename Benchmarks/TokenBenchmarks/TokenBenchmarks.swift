@@ -1,0 +1,122 @@
+// Token manager benchmarks, each against a baseline measured in the same run.
+//
+//   LINEAR_OAUTH_BENCHMARKS=1 swift package benchmark --target TokenBenchmarks
+//
+// The storm benchmark prints its p50/p99 waits as multiples of one emulator round trip.
+import Benchmark
+import Crypto
+import Foundation
+import LinearEmulator
+import LinearOAuth
+import LinearOAuthSQLite
+import LinearOAuthTestSupport
+import SQLiteNIO
+import Synchronization
+
+final class TokenSetup: @unchecked Sendable {
+    static let shared = TokenSetup()
+    let organizationID = "org-acme"
+    var emulator: LinearEmulator!
+    var manager: TokenManager!
+    var vault: TokenVault!
+    var linear: LinearClient!
+    var raw: SQLiteConnection!
+    let dictionary = Mutex<[String: TokenManager.AccessToken]>([:])
+    var directory: TemporaryDirectory?
+
+    func start() async throws {
+        guard manager == nil else { return }
+        emulator = LinearEmulator()
+        let url = try await emulator.start()
+        linear = LinearClient(configuration: LinearClientConfiguration(
+            clientID: LinearEmulator.defaultClient.id, clientSecret: Secret(LinearEmulator.defaultClient.secret), apiURL: url))
+        let directory = try TemporaryDirectory()
+        self.directory = directory
+        let store = try SQLiteTokenStore(path: directory.path + "/bench.sqlite", maxConnections: 8)
+        try await store.migrate()
+        vault = TokenVault(store: store, keyRing: try KeyRing(keys: [("bench", SymmetricKey(size: .bits256))]))
+        manager = TokenManager(vault: vault, linear: linear)
+        try await install(expiresIn: 86_400)
+        let token = try await manager.accessToken(for: organizationID)
+        dictionary.withLock { $0[organizationID] = token }
+        raw = try await SQLiteConnection.open(storage: .file(path: directory.path + "/bench.sqlite"))
+    }
+
+    func install(expiresIn: TimeInterval) async throws {
+        let grant = try await emulator.mintGrant(organizationID: organizationID)
+        try await vault.save(Installation(
+            organizationID: organizationID, appUserID: "app-user-acme", accessToken: Secret(grant.accessToken),
+            refreshToken: Secret(grant.refreshToken!), expiresAt: Date().addingTimeInterval(expiresIn), scopes: ["read", "write"]))
+        manager.evict(organizationID)
+    }
+
+    func lookup(_ organizationID: String) async -> TokenManager.AccessToken? {
+        dictionary.withLock { $0[organizationID] }
+    }
+}
+
+let benchmarks: @Sendable () -> Void = {
+    Benchmark.defaultConfiguration = .init(
+        metrics: [.wallClock, .throughput, .mallocCountTotal], timeUnits: .nanoseconds,
+        warmupIterations: 1_000, maxDuration: .seconds(3), maxIterations: 1_000_000)
+    let setup = TokenSetup.shared
+
+    Benchmark("hot: lock-protected dictionary read (baseline)", closure: { benchmark async in
+        for _ in benchmark.scaledIterations { blackHole(await setup.lookup(setup.organizationID)) }
+    }, setup: { try await setup.start() })
+
+    Benchmark("hot: cached accessToken(for:)", closure: { benchmark async in
+        for _ in benchmark.scaledIterations { blackHole(try! await setup.manager.accessToken(for: setup.organizationID)) }
+    }, setup: { try await setup.start() })
+
+    Benchmark("cold: bare SQLite SELECT of the row (baseline)", configuration: .init(timeUnits: .microseconds, maxIterations: 30_000), closure: { benchmark async in
+        let sql = "SELECT organization_id, app_user_id, access_token, refresh_token, expires_at, scopes, key_id, status, last_refresh_at, last_error, refresh_failures, created_at, updated_at FROM linear_tokens WHERE organization_id = ?"
+        for _ in benchmark.scaledIterations { blackHole(try! await setup.raw.query(sql, [.text(setup.organizationID)])) }
+    }, setup: { try await setup.start() })
+
+    Benchmark("cold: accessToken(for:) with an empty cache (load + decrypt)", configuration: .init(timeUnits: .microseconds, maxIterations: 30_000), closure: { benchmark async in
+        for _ in benchmark.scaledIterations {
+            setup.manager.evict(setup.organizationID)
+            blackHole(try! await setup.manager.accessToken(for: setup.organizationID))
+        }
+    }, setup: { try await setup.start() })
+
+    let refreshes = BenchmarkMetric.custom("refreshes at the emulator", useScalingFactor: false)
+    let p50 = BenchmarkMetric.custom("p50 wait / emulator round trip (x100)", useScalingFactor: false)
+    let p99 = BenchmarkMetric.custom("p99 wait / emulator round trip (x100)", useScalingFactor: false)
+    let roundTripMetric = BenchmarkMetric.custom("emulator round trip (us)", useScalingFactor: false)
+    Benchmark("storm: 10,000 concurrent callers on one expired token", configuration: .init(
+        metrics: [refreshes, p50, p99, roundTripMetric], warmupIterations: 0, maxDuration: .seconds(120), maxIterations: 5
+    ), closure: { benchmark async in
+        func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18 }
+        for _ in benchmark.scaledIterations {
+            // One round trip: the median of 21 refreshes against the emulator.
+            var trips: [Duration] = []
+            for _ in 0..<21 {
+                let grant = try! await setup.emulator.mintGrant(organizationID: setup.organizationID)
+                let start = ContinuousClock.now
+                _ = try! await setup.linear.refresh(Secret(grant.refreshToken!))
+                trips.append(ContinuousClock.now - start)
+            }
+            let roundTrip = seconds(trips.sorted()[trips.count / 2])
+            try! await setup.install(expiresIn: -60)
+            await setup.emulator.clearRequests()
+            let start = ContinuousClock.now
+            let waits = await withTaskGroup(of: Double.self) { group in
+                for _ in 0..<10_000 {
+                    group.addTask {
+                        _ = try! await setup.manager.accessToken(for: setup.organizationID)
+                        return seconds(ContinuousClock.now - start)
+                    }
+                }
+                var waits: [Double] = []
+                for await wait in group { waits.append(wait) }
+                return waits.sorted()
+            }
+            benchmark.measurement(refreshes, await setup.emulator.requests().filter { $0.grantType == "refresh_token" }.count)
+            benchmark.measurement(p50, Int(waits[waits.count / 2] / roundTrip * 100))
+            benchmark.measurement(p99, Int(waits[waits.count * 99 / 100] / roundTrip * 100))
+            benchmark.measurement(roundTripMetric, Int(roundTrip * 1_000_000))
+        }
+    }, setup: { try await setup.start() })
+}
