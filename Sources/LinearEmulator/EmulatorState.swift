@@ -217,8 +217,7 @@ actor EmulatorState {
                 status: failNext.status, body: Data("{\"error\":\"server_error\"}".utf8), headers: headers)
         }
         guard let client = authenticate(form: form, authorization: authorization) else {
-            record.outcome = "invalid_client"
-            return .oauthError(401, "invalid_client", "Client authentication failed")
+            return Self.reject(&record, 401, "invalid_client", "Client authentication failed")
         }
         record.clientID = client.id
         switch form["grant_type"] {
@@ -229,11 +228,9 @@ actor EmulatorState {
         case "client_credentials":
             return clientCredentialsGrant(form: form, client: client, now: now, record: &record)
         case nil:
-            record.outcome = "invalid_request"
-            return .oauthError(400, "invalid_request", "grant_type is required")
+            return Self.reject(&record, 400, "invalid_request", "grant_type is required")
         default:
-            record.outcome = "unsupported_grant_type"
-            return .oauthError(400, "unsupported_grant_type", "Unsupported grant type")
+            return Self.reject(&record, 400, "unsupported_grant_type", "Unsupported grant type")
         }
     }
 
@@ -255,32 +252,26 @@ actor EmulatorState {
         form: [String: String], client: EmulatedClient, now: Date, record: inout EmulatorRequestRecord
     ) -> EmulatorResponse {
         guard let code = form["code"], var entry = codes[code], entry.clientID == client.id else {
-            record.outcome = "invalid_grant"
-            return .oauthError(400, "invalid_grant", "The authorization code is invalid")
+            return Self.reject(&record, 400, "invalid_grant", "The authorization code is invalid")
         }
         record.organizationID = entry.organizationID
         guard !entry.used else {
-            record.outcome = "invalid_grant"
-            return .oauthError(400, "invalid_grant", "The authorization code has already been used")
+            return Self.reject(&record, 400, "invalid_grant", "The authorization code has already been used")
         }
         guard entry.expiresAt > now else {
-            record.outcome = "invalid_grant"
-            return .oauthError(400, "invalid_grant", "The authorization code has expired")
+            return Self.reject(&record, 400, "invalid_grant", "The authorization code has expired")
         }
         guard form["redirect_uri"] == entry.redirectURI else {
             // UNCONFIRMED which code Linear uses here; a redirect URI mismatch is our configuration.
-            record.outcome = "invalid_request"
-            return .oauthError(400, "invalid_request", "redirect_uri does not match the authorization request")
+            return Self.reject(&record, 400, "invalid_request", "redirect_uri does not match the authorization request")
         }
         if let challenge = entry.challenge {
             guard let verifier = form["code_verifier"] else {
-                record.outcome = "invalid_grant"
-                return .oauthError(400, "invalid_grant", "code_verifier is required")
+                return Self.reject(&record, 400, "invalid_grant", "code_verifier is required")
             }
             let computed = entry.challengeMethod == "S256" ? Self.s256(verifier) : verifier
             guard Self.constantTimeEqual(computed, challenge) else {
-                record.outcome = "invalid_grant"
-                return .oauthError(400, "invalid_grant", "code_verifier does not match the code challenge")
+                return Self.reject(&record, 400, "invalid_grant", "code_verifier does not match the code challenge")
             }
         }
         entry.used = true
@@ -295,22 +286,18 @@ actor EmulatorState {
         guard let token = form["refresh_token"], let entry = refreshTokens[token], let grant = grants[entry.grantID],
             grant.clientID == client.id
         else {
-            record.outcome = "invalid_grant"
-            return .oauthError(400, "invalid_grant", "The refresh token is invalid")
+            return Self.reject(&record, 400, "invalid_grant", "The refresh token is invalid")
         }
         record.organizationID = grant.organizationID
         guard !grant.revoked else {
-            record.outcome = "invalid_grant"
-            return .oauthError(400, "invalid_grant", "The refresh token has been revoked")
+            return Self.reject(&record, 400, "invalid_grant", "The refresh token has been revoked")
         }
         switch entry.state {
         case .revoked:
-            record.outcome = "invalid_grant"
-            return .oauthError(400, "invalid_grant", "The refresh token has been revoked")
+            return Self.reject(&record, 400, "invalid_grant", "The refresh token has been revoked")
         case .rotated(let at, let response):
             guard now.timeIntervalSince(at) <= TimeInterval(settings.gracePeriod) else {
-                record.outcome = "invalid_grant"
-                return .oauthError(400, "invalid_grant", "The refresh token has already been used")
+                return Self.reject(&record, 400, "invalid_grant", "The refresh token has already been used")
             }
             record.outcome = "replayed"
             return .json(200, response.json)
@@ -331,13 +318,11 @@ actor EmulatorState {
         form: [String: String], client: EmulatedClient, now: Date, record: inout EmulatorRequestRecord
     ) -> EmulatorResponse {
         guard client.clientCredentialsEnabled else {
-            record.outcome = "Error"
-            return .oauthError(400, "Error", "Client does not support the client_credentials grant type")
+            return Self.reject(&record, 400, "Error", "Client does not support the client_credentials grant type")
         }
         let scopes = Self.parseScopes(form["scope"] ?? "read")
         if let unknown = scopes.first(where: { !knownScopes.contains($0) }) {
-            record.outcome = "invalid_scope"
-            return .oauthError(400, "invalid_scope", "Unknown scope: \(unknown)")
+            return Self.reject(&record, 400, "invalid_scope", "Unknown scope: \(unknown)")
         }
         // App tokens act in the app's first workspace. Asking for other scopes revokes the
         // client's existing app tokens, as Linear does.
@@ -401,12 +386,10 @@ actor EmulatorState {
         let bearer = authorization.flatMap { $0.lowercased().hasPrefix("bearer ") ? String($0.dropFirst(7)) : nil }
         let legacyFields = [form["access_token"], form["refresh_token"]].compactMap { $0 }
         if form["token"] != nil && (!legacyFields.isEmpty || bearer != nil) {
-            record.outcome = "invalid_request"
-            return .oauthError(400, "invalid_request", "token cannot be combined with the legacy parameters")
+            return Self.reject(&record, 400, "invalid_request", "token cannot be combined with the legacy parameters")
         }
         if let hint = form["token_type_hint"], !["access_token", "refresh_token"].contains(hint) {
-            record.outcome = "unsupported_token_type"
-            return .oauthError(400, "unsupported_token_type", "token_type_hint must be access_token or refresh_token")
+            return Self.reject(&record, 400, "unsupported_token_type", "token_type_hint must be access_token or refresh_token")
         }
         if let bearer, form["token"] == nil, legacyFields.isEmpty {
             // The legacy header form: the token authenticates the request itself.
@@ -418,8 +401,7 @@ actor EmulatorState {
         }
         let tokens = form["token"].map { [$0] } ?? legacyFields
         guard !tokens.isEmpty else {
-            record.outcome = "invalid_request"
-            return .oauthError(400, "invalid_request", "token is required")
+            return Self.reject(&record, 400, "invalid_request", "token is required")
         }
         for token in tokens {
             record.refreshTokenFingerprint = refreshTokens[token] != nil ? tokenFingerprint(token) : record.refreshTokenFingerprint
@@ -518,6 +500,12 @@ actor EmulatorState {
     }
 
     // MARK: - Helpers
+
+    /// An OAuth error answer, logged with its code as the outcome.
+    static func reject(_ record: inout EmulatorRequestRecord, _ status: Int, _ error: String, _ description: String) -> EmulatorResponse {
+        record.outcome = error
+        return .oauthError(status, error, description)
+    }
 
     static func parseScopes(_ text: String) -> [String] {
         text.split(whereSeparator: { $0 == "," || $0 == " " }).map(String.init)

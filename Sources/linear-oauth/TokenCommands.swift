@@ -43,13 +43,21 @@ struct LinearOptions: ParsableArguments {
     }
 }
 
-extension StoreOptions {
+/// Everything a command that calls Linear for one organization needs.
+struct ManagerOptions: ParsableArguments {
+    @OptionGroup var store: StoreOptions
+    @OptionGroup var keys: KeyOptions
+    @OptionGroup var linear: LinearOptions
+
+    @Argument(help: "The Linear organization id.")
+    var organization: String
+
     /// Opens the store behind a token manager (keys and Linear settings are checked first).
-    func withManager<Result>(_ keys: KeyOptions, _ linear: LinearOptions, _ body: (TokenManager) async throws -> Result) async throws -> Result {
+    func withManager<Result>(_ body: (TokenManager, String) async throws -> Result) async throws -> Result {
         let client = try linear.linearClient()
         let configuration = try linear.managerConfiguration()
-        return try await withVault(keys) { vault in
-            try await body(TokenManager(vault: vault, linear: client, configuration: configuration))
+        return try await store.withVault(keys) { vault in
+            try await body(TokenManager(vault: vault, linear: client, configuration: configuration), organization)
         }
     }
 }
@@ -64,15 +72,10 @@ struct TokenCommand: AsyncParsableCommand {
             5 Linear unreachable or another temporary failure (the stored tokens are kept).
             """)
 
-    @OptionGroup var store: StoreOptions
-    @OptionGroup var keys: KeyOptions
-    @OptionGroup var linear: LinearOptions
-
-    @Argument(help: "The Linear organization id.")
-    var organization: String
+    @OptionGroup var options: ManagerOptions
 
     func run() async throws {
-        let token = try await store.withManager(keys, linear) { try await $0.accessToken(for: organization) }
+        let token = try await options.withManager { try await $0.accessToken(for: $1) }
         print(token.token.value)
     }
 }
@@ -81,16 +84,11 @@ struct RefreshInstallationCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "refresh", abstract: "Refresh an organization's tokens now, whatever their expiry.")
 
-    @OptionGroup var store: StoreOptions
-    @OptionGroup var keys: KeyOptions
-    @OptionGroup var linear: LinearOptions
-
-    @Argument(help: "The Linear organization id.")
-    var organization: String
+    @OptionGroup var options: ManagerOptions
 
     func run() async throws {
-        let token = try await store.withManager(keys, linear) { try await $0.forceRefresh(for: organization) }
-        print("refreshed organization \(organization); the access token expires at \(RFC3339.format(token.expiresAt))")
+        let token = try await options.withManager { try await $0.forceRefresh(for: $1) }
+        print("refreshed organization \(options.organization); the access token expires at \(RFC3339.format(token.expiresAt))")
     }
 }
 
@@ -100,19 +98,14 @@ struct RevokeInstallationCommand: AsyncParsableCommand {
         abstract: "Revoke an organization's tokens at Linear and delete them here.",
         discussion: "A failure to revoke at Linear is reported but does not keep the tokens: they are deleted here regardless.")
 
-    @OptionGroup var store: StoreOptions
-    @OptionGroup var keys: KeyOptions
-    @OptionGroup var linear: LinearOptions
-
-    @Argument(help: "The Linear organization id.")
-    var organization: String
+    @OptionGroup var options: ManagerOptions
 
     func run() async throws {
-        let result = try await store.withManager(keys, linear) { try await $0.revoke(for: organization) }
-        guard result.wasInstalled else { throw CommandFailure.notInstalled(organization) }
+        let result = try await options.withManager { try await $0.revoke(for: $1) }
+        guard result.wasInstalled else { throw CommandFailure.notInstalled(options.organization) }
         for failure in result.linearFailures {
             FileHandle.standardError.write(Data("linear-oauth: warning: Linear did not revoke the \(failure)\n".utf8))
         }
-        print("revoked the tokens of organization \(organization) and deleted them")
+        print("revoked the tokens of organization \(options.organization) and deleted them")
     }
 }
