@@ -74,6 +74,10 @@ let benchmarks: @Sendable () -> Void = {
         for _ in benchmark.scaledIterations { blackHole(try! await setup.raw.query(sql, [.text(setup.organizationID)])) }
     }, setup: { try await setup.start() })
 
+    Benchmark("cold: TokenVault.load alone (load + decrypt, no manager)", configuration: .init(timeUnits: .microseconds, maxIterations: 30_000), closure: { benchmark async in
+        for _ in benchmark.scaledIterations { blackHole(try! await setup.vault.load(organizationID: setup.organizationID)) }
+    }, setup: { try await setup.start() })
+
     Benchmark("cold: accessToken(for:) with an empty cache (load + decrypt)", configuration: .init(timeUnits: .microseconds, maxIterations: 30_000), closure: { benchmark async in
         for _ in benchmark.scaledIterations {
             setup.manager.evict(setup.organizationID)
@@ -85,38 +89,65 @@ let benchmarks: @Sendable () -> Void = {
     let p50 = BenchmarkMetric.custom("p50 wait / emulator round trip (x100)", useScalingFactor: false)
     let p99 = BenchmarkMetric.custom("p99 wait / emulator round trip (x100)", useScalingFactor: false)
     let roundTripMetric = BenchmarkMetric.custom("emulator round trip (us)", useScalingFactor: false)
-    Benchmark("storm: 10,000 concurrent callers on one expired token", configuration: .init(
-        metrics: [refreshes, p50, p99, roundTripMetric], warmupIterations: 0, maxDuration: .seconds(120), maxIterations: 5
-    ), closure: { benchmark async in
-        func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18 }
-        for _ in benchmark.scaledIterations {
-            // One round trip: the median of 21 refreshes against the emulator.
-            var trips: [Duration] = []
-            for _ in 0..<21 {
-                let grant = try! await setup.emulator.mintGrant(organizationID: setup.organizationID)
-                let start = ContinuousClock.now
-                _ = try! await setup.linear.refresh(Secret(grant.refreshToken!))
-                trips.append(ContinuousClock.now - start)
-            }
-            let roundTrip = seconds(trips.sorted()[trips.count / 2])
-            try! await setup.install(expiresIn: -60)
-            await setup.emulator.clearRequests()
-            let start = ContinuousClock.now
-            let waits = await withTaskGroup(of: Double.self) { group in
-                for _ in 0..<10_000 {
-                    group.addTask {
-                        _ = try! await setup.manager.accessToken(for: setup.organizationID)
-                        return seconds(ContinuousClock.now - start)
-                    }
+    let p50Micros = BenchmarkMetric.custom("p50 wait (us)", useScalingFactor: false)
+    let p99Micros = BenchmarkMetric.custom("p99 wait (us)", useScalingFactor: false)
+    @Sendable func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18 }
+
+    /// Starts 10,000 tasks at once, each running `call`; returns each task's wait, sorted.
+    @Sendable func storm(_ call: @escaping @Sendable () async -> Void) async -> [Double] {
+        let start = ContinuousClock.now
+        return await withTaskGroup(of: Double.self) { group in
+            for _ in 0..<10_000 {
+                group.addTask {
+                    await call()
+                    return seconds(ContinuousClock.now - start)
                 }
-                var waits: [Double] = []
-                for await wait in group { waits.append(wait) }
-                return waits.sorted()
             }
-            benchmark.measurement(refreshes, await setup.emulator.requests().filter { $0.grantType == "refresh_token" }.count)
-            benchmark.measurement(p50, Int(waits[waits.count / 2] / roundTrip * 100))
-            benchmark.measurement(p99, Int(waits[waits.count * 99 / 100] / roundTrip * 100))
-            benchmark.measurement(roundTripMetric, Int(roundTrip * 1_000_000))
+            var waits: [Double] = []
+            for await wait in group { waits.append(wait) }
+            return waits.sorted()
+        }
+    }
+
+    Benchmark("storm baseline: 10,000 tasks reading a lock-protected dictionary", configuration: .init(
+        metrics: [p50Micros, p99Micros], warmupIterations: 1, maxDuration: .seconds(60), maxIterations: 5
+    ), closure: { benchmark async in
+        for _ in benchmark.scaledIterations {
+            let waits = await storm { blackHole(await setup.lookup(setup.organizationID)) }
+            benchmark.measurement(p50Micros, Int(waits[waits.count / 2] * 1e6))
+            benchmark.measurement(p99Micros, Int(waits[waits.count * 99 / 100] * 1e6))
         }
     }, setup: { try await setup.start() })
+
+    for latency in [0, 50] {
+        Benchmark("storm: 10,000 concurrent callers on one expired token, emulator latency \(latency) ms", configuration: .init(
+            metrics: [refreshes, p50, p99, roundTripMetric, p50Micros, p99Micros], warmupIterations: 0, maxDuration: .seconds(120), maxIterations: 5
+        ), closure: { benchmark async in
+            var settings = await setup.emulator.settings()
+            settings.latencyMilliseconds = latency
+            await setup.emulator.configure(settings)
+            for _ in benchmark.scaledIterations {
+                // One round trip: the median of 11 refreshes against the emulator.
+                var trips: [Duration] = []
+                for _ in 0..<11 {
+                    let grant = try! await setup.emulator.mintGrant(organizationID: setup.organizationID)
+                    let start = ContinuousClock.now
+                    _ = try! await setup.linear.refresh(Secret(grant.refreshToken!))
+                    trips.append(ContinuousClock.now - start)
+                }
+                let roundTrip = seconds(trips.sorted()[trips.count / 2])
+                try! await setup.install(expiresIn: -60)
+                await setup.emulator.clearRequests()
+                let waits = await storm { _ = try! await setup.manager.accessToken(for: setup.organizationID) }
+                benchmark.measurement(refreshes, await setup.emulator.requests().filter { $0.grantType == "refresh_token" }.count)
+                benchmark.measurement(p50, Int(waits[waits.count / 2] / roundTrip * 100))
+                benchmark.measurement(p99, Int(waits[waits.count * 99 / 100] / roundTrip * 100))
+                benchmark.measurement(roundTripMetric, Int(roundTrip * 1_000_000))
+                benchmark.measurement(p50Micros, Int(waits[waits.count / 2] * 1e6))
+                benchmark.measurement(p99Micros, Int(waits[waits.count * 99 / 100] * 1e6))
+            }
+            settings.latencyMilliseconds = 0
+            await setup.emulator.configure(settings)
+        }, setup: { try await setup.start() })
+    }
 }

@@ -113,6 +113,16 @@ final class SQLiteConnectionPool: Sendable {
         }
     }
 
+    /// A pool dropped without ``close()`` still closes its idle connections (SQLite handles would
+    /// leak otherwise); the futures keep each connection alive until it is closed.
+    deinit {
+        let idle = state.withLock { state in
+            defer { state.idle.removeAll() }
+            return state.idle
+        }
+        for connection in idle { _ = connection.close() }
+    }
+
     /// Closes idle connections and refuses new leases.
     func close() async throws {
         let (idle, waiters): ([SQLiteConnection], [Waiter]) = state.withLock { state in

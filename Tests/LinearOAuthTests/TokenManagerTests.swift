@@ -268,6 +268,55 @@ struct TokenManagerTests {
         }
     }
 
+    @Test("after repeated transient failures an organization cools down instead of hammering Linear")
+    func cooldown() async throws {
+        try await withManagerFixture(.sqlite) { fixture in
+            let grant = try await fixture.install(expiresIn: 120)   // due, but still valid
+            let manager = fixture.manager {
+                $0.initialBackoff = .zero
+                $0.cooldownAfterFailures = 2
+                $0.cooldown = .seconds(3_600)
+            }
+            await fixture.emulator.failNextTokenCalls(10, status: 503)
+            for _ in 0..<6 {
+                #expect(try await manager.accessToken(for: "org-acme").token.value == grant.accessToken)
+            }
+            #expect(await fixture.refreshCalls().count == 2)
+            #expect(try await fixture.test.store.load(organizationID: "org-acme")?.refreshFailures == 2)
+        }
+    }
+
+    @Test("a lock time-out is a temporary failure, never a reason to re-authorize", arguments: StoreKind.allCases)
+    func lockTimeoutIsTransient(kind: StoreKind) async throws {
+        try await withManagerFixture(kind) { fixture in
+            try await fixture.install()
+            let impatient = TokenVault(store: try await fixture.test.openAnother(lockTimeout: .milliseconds(200)), keyRing: fixture.vault.keyRing)
+            let holder = try ChildProcess(
+                BuiltProducts.url("linear-oauth-test-helper"), ["hold-lock", fixture.test.databaseURL, "org-acme"],
+                environment: childEnvironment([:]))
+            defer { holder.kill() }
+            try await holder.waitForLine("locked")
+            var configuration = TokenManager.Configuration()
+            configuration.initialBackoff = .milliseconds(10)
+            configuration.maxAttempts = 2
+            let manager = TokenManager(vault: impatient, linear: fixture.linear, configuration: configuration)
+            do {
+                _ = try await manager.accessToken(for: "org-acme")
+                Issue.record("no error")
+            } catch {
+                guard case .temporarilyUnavailable(_, let reason, _)? = error as? TokenManagerError else { Issue.record("\(error)"); return }
+                #expect(reason.contains("another process"))
+            }
+            try holder.send("release")
+            #expect(try await holder.waitForExit() == 0)
+            #expect(try await fixture.test.store.load(organizationID: "org-acme")?.status == .active)
+            #expect(await fixture.refreshCalls().isEmpty)
+            // Once the lock is free the same manager gets its token.
+            #expect(try await manager.accessToken(for: "org-acme").expiresAt > Date())
+            try await impatient.store.close()
+        }
+    }
+
     @Test("revoke: both tokens revoked at Linear, the row gone, `token ORG` exits 3; idempotent", arguments: StoreKind.allCases)
     func revoke(kind: StoreKind) async throws {
         try await withManagerFixture(kind) { fixture in

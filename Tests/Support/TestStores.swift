@@ -28,7 +28,12 @@ public struct TestStore: Sendable {
         case .sqlite: store = try SQLiteTokenStore(path: sqlitePath!, lockTimeout: lockTimeout)
         case .postgres: store = PostgresTokenStore(settings: postgres!, lockTimeout: lockTimeout)
         }
-        try await store.migrate()
+        do {
+            try await store.migrate()
+        } catch {
+            try? await store.close()
+            throw error
+        }
         return store
     }
 }
