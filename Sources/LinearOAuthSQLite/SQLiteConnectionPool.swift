@@ -53,7 +53,11 @@ final class SQLiteConnectionPool: Sendable {
     }
 
     private func acquire(timeout: Duration, onTimeout: @escaping @Sendable () -> any Error) async throws -> SQLiteConnection {
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<SQLiteConnection, any Error>) in
+        // The common case, an idle connection, without suspending.
+        if let connection = state.withLock({ state in state.closed ? nil : state.idle.popLast() }) {
+            return connection
+        }
+        return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<SQLiteConnection, any Error>) in
             let action: Acquire? = state.withLock { state in
                 if state.closed { return nil }
                 if let connection = state.idle.popLast() { return .ready(connection) }
