@@ -95,7 +95,13 @@ actor EmulatorState {
         organizations.removeAll { $0.id == organization.id }
         organizations.append(organization)
     }
-    func add(_ client: EmulatedClient) { clients[client.id] = client }
+    func add(_ client: EmulatedClient) {
+        // Rotating a client's secret invalidates its app (client_credentials) tokens, as at Linear.
+        if let old = clients[client.id], old.secret != client.secret {
+            for (id, grant) in grants where grant.clientID == client.id && grant.actor == "client_credentials" { revokeGrant(id) }
+        }
+        clients[client.id] = client
+    }
     func client(_ id: String) -> EmulatedClient? { clients[id] }
     func organization(_ id: String) -> EmulatedOrganization? { organizations.first { $0.id == id } }
     func requests() -> [EmulatorRequestRecord] { log }

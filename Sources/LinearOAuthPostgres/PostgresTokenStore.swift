@@ -20,7 +20,7 @@ public final class PostgresTokenStore: TokenStore {
     /// Connects with settings parsed from a `postgres://` URL and starts the pool.
     /// Call ``migrate()`` before use and ``close()`` when done.
     public convenience init(
-        settings: DatabaseURL.PostgresSettings, lockTimeout: Duration = .seconds(10), maxConnections: Int = 20,
+        settings: DatabaseURL.PostgresSettings, lockTimeout: Duration = .seconds(35), maxConnections: Int = 20,
         logger: Logger = Logger(label: "linear-oauth.postgres")
     ) {
         var configuration = Self.configuration(settings)
@@ -35,7 +35,7 @@ public final class PostgresTokenStore: TokenStore {
     }
 
     /// Uses a client you configured; the store runs it until ``close()``.
-    public convenience init(client: PostgresClient, lockTimeout: Duration = .seconds(10), logger: Logger = Logger(label: "linear-oauth.postgres")) {
+    public convenience init(client: PostgresClient, lockTimeout: Duration = .seconds(35), logger: Logger = Logger(label: "linear-oauth.postgres")) {
         self.init(client: client, lockTimeout: lockTimeout, logger: logger, settings: nil)
     }
 

@@ -79,8 +79,14 @@ final class SQLiteConnectionPool: Sendable {
                     do {
                         continuation.resume(returning: try await makeConnection())
                     } catch {
-                        state.withLock { $0.opened -= 1 }
+                        // The slot is free again: a queued caller would otherwise wait out its whole
+                        // timeout. Hand it the same failure (opening would most likely fail again).
+                        let waiter: Waiter? = state.withLock { state in
+                            state.opened -= 1
+                            return state.waiters.isEmpty ? nil : state.waiters.removeFirst()
+                        }
                         continuation.resume(throwing: error)
+                        waiter?.continuation.resume(throwing: error)
                     }
                 }
             case .wait(let id):

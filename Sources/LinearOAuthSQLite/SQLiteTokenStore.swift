@@ -9,7 +9,8 @@ import SQLiteNIO
 public final class SQLiteTokenStore: TokenStore {
     /// The database file.
     public let path: String
-    /// How long a writer waits for the file's write lock (and so for another holder's refresh).
+    /// How long a writer waits for the file's write lock (and so for another holder's refresh). The
+    /// default outlasts two calls to Linear (15 s each), which a refresh or revocation holds it across.
     public let lockTimeout: Duration
 
     private let threadPool: NIOThreadPool
@@ -21,7 +22,7 @@ public final class SQLiteTokenStore: TokenStore {
     ///   - path: The database file.
     ///   - lockTimeout: How long to wait for the write lock before ``TokenStoreError/lockTimeout(organizationID:)``.
     ///   - maxConnections: Readers and writers each get up to this many connections.
-    public init(path: String, lockTimeout: Duration = .seconds(10), maxConnections: Int = 4, logger: Logger = Logger(label: "linear-oauth.sqlite")) throws {
+    public init(path: String, lockTimeout: Duration = .seconds(35), maxConnections: Int = 4, logger: Logger = Logger(label: "linear-oauth.sqlite")) throws {
         self.path = path
         self.lockTimeout = lockTimeout
         if !FileManager.default.fileExists(atPath: path) {

@@ -16,7 +16,7 @@ struct StoreOptions: ParsableArguments {
     @Option(
         name: .customLong("lock-timeout"),
         help: ArgumentHelp(
-            "Seconds to wait for another process's refresh or write lock. (env: LINEAR_OAUTH_LOCK_TIMEOUT; default: 10)",
+            "Seconds to wait for another process's refresh or write lock. (env: LINEAR_OAUTH_LOCK_TIMEOUT; default: 35, longer than two Linear calls)",
             valueName: "seconds"))
     var lockTimeout: Double?
 
@@ -30,8 +30,8 @@ struct StoreOptions: ParsableArguments {
             }
             timeout = seconds
         }
-        guard (timeout ?? 10) > 0 else { throw ValidationError("the lock timeout must be positive") }
-        let lockTimeout = Duration.milliseconds(Int64((timeout ?? 10) * 1000))
+        guard (timeout ?? 35) > 0 else { throw ValidationError("the lock timeout must be positive") }
+        let lockTimeout = Duration.milliseconds(Int64((timeout ?? 35) * 1000))
         let store: any TokenStore
         switch url {
         case .sqlite(let path): store = try SQLiteTokenStore(path: path, lockTimeout: lockTimeout)

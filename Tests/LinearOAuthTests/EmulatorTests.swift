@@ -184,6 +184,16 @@ struct EmulatorTests {
             _ = try await RawHTTP.form(url + "/oauth/token", clientAuth.merging(["grant_type": "client_credentials", "scope": "read"]) { $1 })
             #expect(try await RawHTTP.json(url + "/graphql", query, headers: [("Authorization", "Bearer \(token)")]).status == 401)
 
+            // Rotating the client secret invalidates the app tokens.
+            let current = try await RawHTTP.form(url + "/oauth/token", clientAuth.merging(["grant_type": "client_credentials", "scope": "read"]) { $1 })
+            let appToken = try #require(current.json["access_token"] as? String)
+            var rotated = client
+            rotated.secret = "rotated-secret"
+            #expect(try await RawHTTP.json(url + "/_emulator/clients", [
+                "id": rotated.id, "secret": rotated.secret, "name": rotated.name, "redirect_uris": rotated.redirectURIs,
+                "client_credentials_enabled": true, "legacy_scope_array": false]).status == 204)
+            #expect(try await RawHTTP.json(url + "/graphql", query, headers: [("Authorization", "Bearer \(appToken)")]).status == 401)
+
             let disabled = try await RawHTTP.form(url + "/oauth/token", [
                 "grant_type": "client_credentials", "client_id": "no-cc", "client_secret": client.secret])
             #expect(disabled.status == 400)

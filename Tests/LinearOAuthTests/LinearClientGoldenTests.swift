@@ -123,6 +123,14 @@ struct LinearClientGoldenTests {
         try await withCapture(#"{"error":"invalid_request","error_description":"Refresh token expired"}"#, status: 400) { client, _ in
             await expectKind(.reauthorization, code: "invalid_request", status: 400) { _ = try await client.refresh(Secret("lin_refresh_old")) }
         }
+        try await withCapture(#"{"error":"invalid_client","error_description":"secret s3cr&t+= is wrong"}"#, status: 401) { client, _ in
+            do {
+                _ = try await client.refresh(Secret("lin_refresh_old"))
+                Issue.record("no error")
+            } catch {
+                #expect("\(error)".contains("secret <redacted> is wrong"))
+            }
+        }
         try await withCapture(#"{"error":"invalid_grant","error_description":"token lin_refresh_old is dead"}"#, status: 400) { client, _ in
             do {
                 _ = try await client.refresh(Secret("lin_refresh_old"))

@@ -317,6 +317,35 @@ struct TokenManagerTests {
         }
     }
 
+    @Test("a forced refresh does not settle for a load already in flight: it refreshes", arguments: StoreKind.allCases)
+    func forcedRefreshLeadsItsOwnFlight(kind: StoreKind) async throws {
+        try await withManagerFixture(kind) { fixture in
+            let grant = try await fixture.install(expiresIn: 3_600)
+            let manager = fixture.manager()
+            let forced = try await withThrowingTaskGroup(of: String?.self) { group in
+                for _ in 0..<50 { group.addTask { _ = try await manager.accessToken(for: "org-acme"); return nil } }
+                group.addTask { try await manager.forceRefresh(for: "org-acme").token.value }
+                var forced: String?
+                for try await value in group where value != nil { forced = value }
+                return forced
+            }
+            #expect(forced != nil && forced != grant.accessToken)
+            #expect(await fixture.refreshCalls().count == 1)
+        }
+    }
+
+    @Test("revoke deletes tokens it cannot decrypt, and says they were not revoked at Linear")
+    func revokeUndecryptable() async throws {
+        try await withManagerFixture(.sqlite) { fixture in
+            try await TokenVault(store: fixture.test.store, keyRing: try KeyRing(parsing: KeyRing.generateEntry(id: "lost")))
+                .save(Fixtures.installation("org-lost"))
+            let result = try await fixture.manager().revoke(for: "org-lost")
+            #expect(result.wasInstalled)
+            #expect(result.linearFailures.count == 1 && result.linearFailures[0].contains("not revoked at Linear"))
+            #expect(try await fixture.test.store.load(organizationID: "org-lost") == nil)
+        }
+    }
+
     @Test("revoke: both tokens revoked at Linear, the row gone, `token ORG` exits 3; idempotent", arguments: StoreKind.allCases)
     func revoke(kind: StoreKind) async throws {
         try await withManagerFixture(kind) { fixture in

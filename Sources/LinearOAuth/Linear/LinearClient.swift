@@ -136,7 +136,9 @@ public struct LinearClient: Sendable {
     private func tokenCall(_ fields: [(String, String)], secrets: [String]) async throws(LinearOAuthError) -> LinearTokenResponse {
         let (status, headers, body) = try await post(
             path: "/oauth/token", fields: fields, authenticateClient: true, secrets: secrets)
-        guard status == 200 else { throw Self.classify(status: status, headers: headers, body: body, secrets: secrets) }
+        guard status == 200 else {
+            throw Self.classify(status: status, headers: headers, body: body, secrets: secrets + [configuration.clientSecret.value])
+        }
         guard let object = try? JSONSerialization.jsonObject(with: body) as? [String: Any],
             let accessToken = object["access_token"] as? String, !accessToken.isEmpty
         else {
@@ -166,7 +168,7 @@ public struct LinearClient: Sendable {
             let object = try? JSONSerialization.jsonObject(with: body) as? [String: Any]
             return .notRevoked(Self.scrub(object?["error_description"] as? String ?? "could not revoke", secrets: [token.value]))
         case 401: return .unauthenticated
-        default: throw Self.classify(status: status, headers: headers, body: body, secrets: [token.value])
+        default: throw Self.classify(status: status, headers: headers, body: body, secrets: [token.value, configuration.clientSecret.value])
         }
     }
 

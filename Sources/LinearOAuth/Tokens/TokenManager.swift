@@ -109,7 +109,7 @@ public final class TokenManager: Sendable {
             return hit
         }
         metrics.cacheMisses.increment()
-        return try await shared(organizationID) { try await self.loadOrRefresh(organizationID, force: .never) }
+        return try await shared(organizationID, force: .never) { try await self.loadOrRefresh(organizationID, force: .never) }
     }
 
     /// A token and when the next refresh may be tried (later than now while backing off).
@@ -118,14 +118,16 @@ public final class TokenManager: Sendable {
     /// Refreshes now, whatever the expiry.
     @discardableResult
     public func forceRefresh(for organizationID: String) async throws(TokenManagerError) -> AccessToken {
-        try await shared(organizationID) { try await self.loadOrRefresh(organizationID, force: .always) }
+        try await shared(organizationID, force: .always) { try await self.loadOrRefresh(organizationID, force: .always) }
     }
 
     /// Linear refused `rejected` (401): refresh, unless the store already holds another access token
     /// (another caller or process refreshed meanwhile), which is then used.
     @discardableResult
     public func refresh(afterRejectionOf rejected: Secret, for organizationID: String) async throws(TokenManagerError) -> AccessToken {
-        try await shared(organizationID) { try await self.loadOrRefresh(organizationID, force: .ifStillUsing(rejected)) }
+        try await shared(organizationID, force: .ifStillUsing(rejected)) {
+            try await self.loadOrRefresh(organizationID, force: .ifStillUsing(rejected))
+        }
     }
 
     /// When to refresh although the token is not due.
@@ -155,7 +157,7 @@ public final class TokenManager: Sendable {
     /// Refreshes if the token expires within `window` (the background refresher's call).
     @discardableResult
     public func refreshIfExpiring(within window: Duration, for organizationID: String) async throws(TokenManagerError) -> AccessToken {
-        try await shared(organizationID) {
+        try await shared(organizationID, force: .never) {
             try await self.loadOrRefresh(organizationID, force: .never, window: max(window, self.configuration.refreshMargin))
         }
     }
@@ -163,8 +165,9 @@ public final class TokenManager: Sendable {
     /// Joins the organization's running load or refresh, or starts one (single flight).
     /// Joins the organization's running load or refresh, or leads one (single flight). The leader
     /// works inline, on its own task (no task is spawned on the cold path); followers wait for its
-    /// result. If the leader is cancelled, a follower that is not takes over.
-    private func shared(_ organizationID: String, _ work: @Sendable () async throws -> Outcome) async throws(TokenManagerError) -> AccessToken {
+    /// result. If the leader is cancelled, a follower that is not takes over; a follower that asked
+    /// for more than the flight gave (a forced refresh, a refresh past a rejected token) leads its own.
+    private func shared(_ organizationID: String, force: Force, _ work: @Sendable () async throws -> Outcome) async throws(TokenManagerError) -> AccessToken {
         while true {
             enum Role { case leader(Flight, UInt64), follower(Flight) }
             let role: Role = state.withLock { state in
@@ -193,6 +196,11 @@ public final class TokenManager: Sendable {
             case .follower(let flight):
                 result = await flight.wait()
                 if case .failure(let error) = result, error is CancellationError, !Task.isCancelled { continue }
+                switch (force, result) {
+                case (.always, _): continue
+                case (.ifStillUsing(let rejected), .success(let token)) where token.token == rejected: continue
+                default: break
+                }
             }
             switch result {
             case .success(let token): return token
@@ -252,7 +260,8 @@ public final class TokenManager: Sendable {
                     let wait = failures >= configuration.cooldownAfterFailures ? configuration.cooldown : backoff
                     logger.warning("refresh failed; serving the still-valid token", metadata: [
                         "organization": .string(organizationID), "reason": .string(failure.reason), "failures": .stringConvertible(failures)])
-                    return (Self.token(installation), Date().addingTimeInterval(wait.timeInterval))
+                    // Never past the expiry: once the token is dead, callers must be able to try again.
+                    return (Self.token(installation), min(Date().addingTimeInterval(wait.timeInterval), installation.expiresAt))
                 }
                 guard attempt < configuration.maxAttempts else {
                     throw TokenManagerError.temporarilyUnavailable(
@@ -308,6 +317,8 @@ public final class TokenManager: Sendable {
                 } catch .configuration(let details) {
                     return .configuration(LinearOAuthError.configuration(details).description)
                 } catch .transient(let details) {
+                    // Our caller went away (the request was cancelled): not Linear's failure; record nothing.
+                    if Task.isCancelled { throw CancellationError() }
                     current.lastError = Self.shortCode(details)
                     current.refreshFailures += 1
                     try await writer.save(current)
@@ -389,13 +400,17 @@ public final class TokenManager: Sendable {
             state.appTokenInFlight = task
             return task
         }
+        let token: AppToken
         do {
-            return try await task.value
+            token = try await task.value
         } catch let error as TokenManagerError {
             throw error
         } catch {
             throw .temporarilyUnavailable(organizationID: "(app token)", reason: "\(error)", retryAfter: nil)
         }
+        // Joined a fetch for other scopes: fetch again for ours.
+        if Set(token.scopes) != wanted, !Task.isCancelled { return try await appToken(scopes: scopes) }
+        return token
     }
 
     private func loadOrFetchAppToken(scopes: [String], wanted: Set<String>, margin: TimeInterval) async throws -> AppToken {
@@ -438,20 +453,27 @@ public final class TokenManager: Sendable {
         evict(organizationID)
         let result: Revocation
         do {
-            result = try await vault.withRefreshLock(organizationID: organizationID) { current, writer in
-                guard let current else { return Revocation(wasInstalled: false, linearFailures: []) }
+            let keyRing = vault.keyRing
+            result = try await vault.store.withRefreshLock(organizationID: organizationID) { sealed, transaction in
+                guard let sealed else { return Revocation(wasInstalled: false, linearFailures: []) }
                 var failures: [String] = []
-                // The access token first: revoking the refresh token may take its access token with it.
-                for (token, hint) in [(current.accessToken, LinearTokenTypeHint.accessToken), (current.refreshToken, .refreshToken)] {
-                    do {
-                        if case .notRevoked(let reason) = try await self.linear.revoke(token, hint: hint) {
-                            failures.append("\(hint.rawValue): \(reason)")
+                do {
+                    // The access token first: revoking the refresh token may take its access token with it.
+                    let current = try keyRing.open(sealed)
+                    for (token, hint) in [(current.accessToken, LinearTokenTypeHint.accessToken), (current.refreshToken, .refreshToken)] {
+                        do {
+                            if case .notRevoked(let reason) = try await self.linear.revoke(token, hint: hint) {
+                                failures.append("\(hint.rawValue): \(reason)")
+                            }
+                        } catch {
+                            failures.append("\(hint.rawValue): \(error)")
                         }
-                    } catch {
-                        failures.append("\(hint.rawValue): \(error)")
                     }
+                } catch {
+                    // Tokens we cannot open cannot be revoked at Linear, but they are deleted all the same.
+                    failures.append("tokens not revoked at Linear: \(error)")
                 }
-                try await writer.delete()
+                try await transaction.delete()
                 return Revocation(wasInstalled: true, linearFailures: failures)
             }
         } catch {
