@@ -76,6 +76,7 @@ var package = Package(
                 "LinearEmulator",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ]
         ),
         /// A helper process for the cross-process tests (holds a refresh lock on command).

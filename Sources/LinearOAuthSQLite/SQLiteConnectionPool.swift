@@ -107,9 +107,18 @@ final class SQLiteConnectionPool: Sendable {
     }
 
     private func release(_ connection: SQLiteConnection) {
-        enum Next { case idle, handOver(Waiter), close }
+        enum Next { case idle, handOver(Waiter), close, openFor(Waiter) }
         let next: Next = state.withLock { state in
             if state.closed { return .close }
+            if connection.isClosed {
+                // Dropped by its user (a transaction it could not roll back): open a fresh one for
+                // the next waiter, if any.
+                if state.waiters.isEmpty {
+                    state.opened -= 1
+                    return .idle
+                }
+                return .openFor(state.waiters.removeFirst())
+            }
             if state.waiters.isEmpty {
                 state.idle.append(connection)
                 return .idle
@@ -120,6 +129,15 @@ final class SQLiteConnectionPool: Sendable {
         case .idle: break
         case .handOver(let waiter): waiter.continuation.resume(returning: connection)
         case .close: Task { try? await connection.close() }
+        case .openFor(let waiter):
+            Task {
+                do {
+                    waiter.continuation.resume(returning: try await makeConnection())
+                } catch {
+                    state.withLock { $0.opened -= 1 }
+                    waiter.continuation.resume(throwing: error)
+                }
+            }
         }
     }
 

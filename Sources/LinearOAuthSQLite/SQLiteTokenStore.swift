@@ -318,7 +318,12 @@ public final class SQLiteTokenStore: TokenStore {
                     _ = try await connection.query("COMMIT")
                     return result
                 } catch {
-                    _ = try? await connection.query("ROLLBACK")
+                    do {
+                        _ = try await connection.query("ROLLBACK")
+                    } catch {
+                        // Still inside a transaction, holding the write lock: never hand it out again.
+                        try? await connection.close()
+                    }
                     throw error
                 }
             }

@@ -92,7 +92,7 @@ struct InstallationsCommand: AsyncParsableCommand {
 
     struct Delete: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Delete one installation's tokens from the store (local only: nothing is revoked at Linear).")
+            abstract: "Delete one installation's tokens from the store only (`installations revoke` also revokes them at Linear).")
 
         @OptionGroup var store: StoreOptions
 
@@ -102,7 +102,7 @@ struct InstallationsCommand: AsyncParsableCommand {
         func run() async throws {
             let deleted = try await store.withStore { try await $0.delete(organizationID: organization) }
             guard deleted else { throw CommandFailure.notInstalled(organization) }
-            print("deleted the tokens of organization \(organization) (local only: they were not revoked at Linear)")
+            print("deleted the tokens of organization \(organization) (here only: they were not revoked at Linear)")
         }
     }
 }

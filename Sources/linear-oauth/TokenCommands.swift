@@ -1,4 +1,5 @@
 import ArgumentParser
+import AsyncHTTPClient
 import Foundation
 import LinearOAuth
 
@@ -20,12 +21,29 @@ struct LinearOptions: ParsableArguments {
         help: ArgumentHelp("Refresh when the access token expires within this many seconds. (env: LINEAR_OAUTH_REFRESH_MARGIN; default: 600)", valueName: "seconds"))
     var refreshMargin: Double?
 
-    func linearClient(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> LinearClient {
+    func clientConfiguration(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> LinearClientConfiguration {
         var environment = environment
         if let clientID { environment["LINEAR_CLIENT_ID"] = clientID }
         if let clientSecret { environment["LINEAR_CLIENT_SECRET"] = clientSecret }
         if let apiURL { environment["LINEAR_API_URL"] = apiURL }
-        return LinearClient(configuration: try LinearClientConfiguration.fromEnvironment(environment))
+        return try LinearClientConfiguration.fromEnvironment(environment)
+    }
+
+    /// Runs `body` with an HTTP client that gives up on a refused connection at once (the shared
+    /// client retries until the call's deadline, which makes a command wait for nothing).
+    static func withHTTPClient<Result>(_ body: (HTTPClient) async throws -> Result) async throws -> Result {
+        var configuration = HTTPClient.Configuration()
+        configuration.connectionPool.retryConnectionEstablishment = false
+        configuration.timeout.connect = .seconds(5)
+        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        do {
+            let result = try await body(client)
+            try await client.shutdown()
+            return result
+        } catch {
+            try? await client.shutdown()
+            throw error
+        }
     }
 
     func managerConfiguration(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> TokenManager.Configuration {
@@ -54,10 +72,13 @@ struct ManagerOptions: ParsableArguments {
 
     /// Opens the store behind a token manager (keys and Linear settings are checked first).
     func withManager<Result>(_ body: (TokenManager, String) async throws -> Result) async throws -> Result {
-        let client = try linear.linearClient()
+        let clientConfiguration = try linear.clientConfiguration()
         let configuration = try linear.managerConfiguration()
         return try await store.withVault(keys) { vault in
-            try await body(TokenManager(vault: vault, linear: client, configuration: configuration), organization)
+            try await LinearOptions.withHTTPClient { http in
+                let linear = LinearClient(configuration: clientConfiguration, httpClient: http)
+                return try await body(TokenManager(vault: vault, linear: linear, configuration: configuration), organization)
+            }
         }
     }
 }

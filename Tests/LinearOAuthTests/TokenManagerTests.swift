@@ -400,6 +400,13 @@ struct TokenManagerTests {
             expectOneLineError(
                 try await runProcess(BuiltProducts.url("linear-oauth"), ["installations", "revoke", "org-acme"], environment: fixture.environment),
                 status: 3, mentioning: ["not installed"])
+            // Linear unreachable: a temporary failure, exit 5 (the command does not wait out the time-out).
+            var unreachable = fixture.environment
+            unreachable["LINEAR_API_URL"] = "http://127.0.0.1:\(try freePort())"
+            try await fixture.install("org-globex")
+            expectOneLineError(try await runProcess(BuiltProducts.url("linear-oauth"), ["token", "org-globex"], environment: unreachable),
+                               status: 5, mentioning: ["org-globex", "could not reach Linear"])
+
             var environment = fixture.environment
             environment["LINEAR_CLIENT_ID"] = nil
             expectOneLineError(try await runProcess(BuiltProducts.url("linear-oauth"), ["token", "org-acme"], environment: environment),
