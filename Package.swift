@@ -14,6 +14,7 @@ var package = Package(
         .library(name: "LinearOAuthPostgres", targets: ["LinearOAuthPostgres"]),
         .library(name: "LinearOAuthSQLite", targets: ["LinearOAuthSQLite"]),
         .library(name: "LinearEmulator", targets: ["LinearEmulator"]),
+        .library(name: "LinearOAuthServer", targets: ["LinearOAuthServer"]),
         .executable(name: "linear-oauth", targets: ["linear-oauth"]),
     ],
     dependencies: [
@@ -39,6 +40,16 @@ var package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        /// The HTTP service: the token API, Linear's webhooks, health checks.
+        .target(
+            name: "LinearOAuthServer",
+            dependencies: [
+                "LinearOAuth",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
         /// A real HTTP server that speaks Linear's OAuth and GraphQL subset, with fault injection.
@@ -74,6 +85,9 @@ var package = Package(
                 "LinearOAuthPostgres",
                 "LinearOAuthSQLite",
                 "LinearEmulator",
+                "LinearOAuthServer",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -103,7 +117,7 @@ var package = Package(
             name: "LinearOAuthTests",
             dependencies: [
                 "LinearOAuth", "LinearOAuthPostgres", "LinearOAuthSQLite", "LinearOAuthTestSupport", "LinearEmulator",
-                "linear-oauth", "linear-oauth-test-helper",
+                "LinearOAuthServer", "linear-oauth", "linear-oauth-test-helper",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

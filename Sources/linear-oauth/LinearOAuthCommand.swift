@@ -10,12 +10,14 @@ struct LinearOAuthCommand: AsyncParsableCommand {
         abstract: "Keep a Linear app's OAuth tokens: encrypted at rest, one installation per workspace.",
         discussion: """
             Settings come from flags or, when a flag is not given, from the environment variable named in its help.
-            Logs go to standard error at LINEAR_OAUTH_LOG_LEVEL (trace, debug, info, notice, warning, error; default: none).
+            Logs go to standard error at LINEAR_OAUTH_LOG_LEVEL (trace, debug, info, notice, warning, error; default: none,
+            info for serve and emulator).
             Exit status: 0 success, 1 failure, 2 usage or configuration error, 3 organization not installed,
             4 re-authorization required, 5 Linear unreachable or another temporary failure.
             """,
         subcommands: [
-            TokenCommand.self, MigrateCommand.self, KeysCommand.self, InstallationsCommand.self, EmulatorCommand.self,
+            ServeCommand.self, TokenCommand.self, MigrateCommand.self, KeysCommand.self, InstallationsCommand.self,
+            EmulatorCommand.self,
         ]
     )
 }
@@ -24,7 +26,10 @@ struct LinearOAuthCommand: AsyncParsableCommand {
 enum Main {
     static func main() async {
         // Quiet by default: a failing command prints its one line; LINEAR_OAUTH_LOG_LEVEL=info shows more.
-        let level = ProcessInfo.processInfo.environment["LINEAR_OAUTH_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .critical
+        // Long-running commands (serve, emulator) log at info by default.
+        let longRunning = ["serve", "emulator"].contains(CommandLine.arguments.dropFirst().first ?? "")
+        let level = ProcessInfo.processInfo.environment["LINEAR_OAUTH_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:))
+            ?? (longRunning ? .info : .critical)
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level

@@ -25,6 +25,9 @@ public final class TokenManager: Sendable {
         public var initialBackoff: Duration = .milliseconds(200)
         /// Longest back-off between attempts of one call, and between calls while a still-valid token is served.
         public var maxBackoff: Duration = .seconds(30)
+        /// The longest a caller waits between attempts (Linear's `Retry-After` may ask for more:
+        /// then the caller gets `temporarilyUnavailable` with that `retryAfter` at once).
+        public var maxInlineWait: Duration = .seconds(2)
         /// After this many transient failures in a row an organization cools down.
         public var cooldownAfterFailures = 5
         /// How long a cooling-down organization is left alone (its still-valid token is served).
@@ -267,7 +270,12 @@ public final class TokenManager: Sendable {
                     throw TokenManagerError.temporarilyUnavailable(
                         organizationID: organizationID, reason: failure.reason, retryAfter: failure.retryAfter ?? backoff)
                 }
-                try await Task.sleep(for: max(failure.retryAfter.map { min($0, configuration.maxBackoff) } ?? .zero, backoff))
+                let wait = max(failure.retryAfter.map { min($0, configuration.maxBackoff) } ?? .zero, backoff)
+                // A caller is not kept waiting long: past `maxInlineWait` it is told when to come back.
+                guard wait <= configuration.maxInlineWait else {
+                    throw TokenManagerError.temporarilyUnavailable(organizationID: organizationID, reason: failure.reason, retryAfter: wait)
+                }
+                try await Task.sleep(for: wait)
             }
         }
     }

@@ -1,0 +1,232 @@
+import Crypto
+import Foundation
+import HTTPTypes
+import Hummingbird
+import LinearOAuth
+import Logging
+import NIOCore
+
+/// The HTTP service's settings.
+public struct LinearOAuthServerConfiguration: Sendable {
+    /// Keys that may call the `/v1` token API (`Authorization: Bearer KEY`).
+    public var apiKeys: [Secret]
+    /// The secret Linear signs webhooks with (`linear-signature`).
+    public var webhookSecret: Secret
+    /// Webhooks whose `webhookTimestamp` is further than this from now are refused (replays).
+    public var webhookTolerance: Duration = .seconds(60)
+    /// Larger webhook bodies are refused unread.
+    public var maxWebhookBodySize = 64 * 1024
+    /// Where a workspace admin installs the app again; named in `reauthorization_required` answers.
+    public var installURL: String?
+
+    public init(apiKeys: [Secret], webhookSecret: Secret, installURL: String? = nil) {
+        self.apiKeys = apiKeys
+        self.webhookSecret = webhookSecret
+        self.installURL = installURL
+    }
+}
+
+/// The routes of `linear-oauth serve`: the token API for apps in any language, Linear's webhooks,
+/// and health checks.
+public struct LinearOAuthServer: Sendable {
+    public let manager: TokenManager
+    public let configuration: LinearOAuthServerConfiguration
+    private let logger: Logger
+
+    public init(manager: TokenManager, configuration: LinearOAuthServerConfiguration, logger: Logger = Logger(label: "linear-oauth.server")) {
+        self.manager = manager
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    /// The router with every route.
+    public func router() -> Router<BasicRequestContext> {
+        let router = Router()
+        router.get("/healthz") { _, _ in Self.json(.ok, ["status": "ok"]) }
+        router.get("/readyz") { _, _ in
+            do {
+                _ = try await manager.vault.store.load(organizationID: "")
+                return Self.json(.ok, ["status": "ready"])
+            } catch {
+                return Self.json(.serviceUnavailable, ["status": "unavailable", "message": "the database is not reachable"])
+            }
+        }
+        router.post("/webhooks/linear") { request, context in try await webhook(request, context) }
+
+        let api = router.group("/v1").add(middleware: APIKeyMiddleware(keys: configuration.apiKeys))
+        api.get("installations") { _, _ in
+            try Self.encoded(.ok, try await manager.vault.list())
+        }
+        api.get("installations/:organization") { _, context in
+            let organizationID = try context.parameters.require("organization")
+            guard let metadata = try await manager.vault.store.load(organizationID: organizationID)?.metadata else {
+                return Self.error(.notInstalled(organizationID: organizationID))
+            }
+            return try Self.encoded(.ok, metadata)
+        }
+        api.get("installations/:organization/access-token") { _, context in
+            let organizationID = try context.parameters.require("organization")
+            return await tokenAnswer(organizationID) { () async throws(TokenManagerError) in try await manager.accessToken(for: organizationID) }
+        }
+        api.post("installations/:organization/refresh") { _, context in
+            let organizationID = try context.parameters.require("organization")
+            return await tokenAnswer(organizationID) { () async throws(TokenManagerError) in try await manager.forceRefresh(for: organizationID) }
+        }
+        api.delete("installations/:organization") { _, context in
+            let organizationID = try context.parameters.require("organization")
+            do throws(TokenManagerError) {
+                let result = try await manager.revoke(for: organizationID)
+                guard result.wasInstalled else { return Self.error(.notInstalled(organizationID: organizationID)) }
+                return Response(status: .noContent)
+            } catch {
+                return Self.error(error, installURL: configuration.installURL)
+            }
+        }
+        return router
+    }
+
+    private func tokenAnswer(_ organizationID: String, _ get: () async throws(TokenManagerError) -> TokenManager.AccessToken) async -> Response {
+        do {
+            let token = try await get()
+            return Self.json(.ok, [
+                "access_token": token.token.value, "expires_at": RFC3339.format(token.expiresAt),
+                "app_user_id": token.appUserID, "organization_id": token.organizationID,
+            ])
+        } catch {
+            return Self.error(error, installURL: configuration.installURL)
+        }
+    }
+
+    // MARK: - Webhooks
+
+    private func webhook(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+        var request = request
+        let body: ByteBuffer
+        do {
+            body = try await request.collectBody(upTo: configuration.maxWebhookBodySize)
+        } catch {
+            return Self.json(.badRequest, ["error": "body_too_large", "message": "the webhook body is larger than \(configuration.maxWebhookBodySize) bytes"])
+        }
+        let raw = Data(body.readableBytesView)
+        guard let signature = request.headers[HTTPField.Name("linear-signature")!], let given = Self.hexBytes(signature),
+            HMAC<SHA256>.isValidAuthenticationCode(given, authenticating: raw, using: SymmetricKey(data: Data(configuration.webhookSecret.value.utf8)))
+        else {
+            logger.warning("refused a webhook with a missing or bad signature")
+            return Self.json(.unauthorized, ["error": "bad_signature", "message": "the linear-signature header does not match the body"])
+        }
+        guard let payload = try? JSONSerialization.jsonObject(with: raw) as? [String: Any] else {
+            return Self.json(.badRequest, ["error": "bad_body", "message": "the webhook body is not a JSON object"])
+        }
+        let timestamp = (payload["webhookTimestamp"] as? NSNumber)?.doubleValue
+            ?? request.headers[HTTPField.Name("linear-timestamp")!].flatMap(Double.init)
+        guard let timestamp else {
+            return Self.json(.badRequest, ["error": "missing_timestamp", "message": "the webhook has no webhookTimestamp"])
+        }
+        guard abs(Date().timeIntervalSince1970 - timestamp / 1000) <= configuration.webhookTolerance.timeInterval else {
+            return Self.json(.badRequest, ["error": "stale_timestamp", "message": "the webhook timestamp is too far from now (a replay?)"])
+        }
+        guard payload["type"] as? String == "OAuthApp", payload["action"] as? String == "revoked" else {
+            return Self.json(.ok, ["status": "ignored"])
+        }
+        guard let organizationID = payload["organizationId"] as? String, !organizationID.isEmpty else {
+            return Self.json(.badRequest, ["error": "bad_body", "message": "OAuthApp revoked without organizationId"])
+        }
+        // Linear already revoked the grant: delete the tokens here and forget them.
+        let deleted = try await manager.vault.delete(organizationID: organizationID)
+        manager.evict(organizationID)
+        logger.info("the app was uninstalled; tokens deleted", metadata: ["organization": .string(organizationID), "had_tokens": .stringConvertible(deleted)])
+        return Self.json(.ok, ["status": deleted ? "deleted" : "not_installed"])
+    }
+
+    // MARK: - Answers
+
+    static func json(_ status: HTTPResponse.Status, _ object: [String: Any], headers: HTTPFields = [:]) -> Response {
+        var headers = headers
+        headers[.contentType] = "application/json; charset=utf-8"
+        headers[.cacheControl] = "no-store"
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    static func encoded<T: Encodable>(_ status: HTTPResponse.Status, _ value: T) throws -> Response {
+        let data = try RFC3339.jsonEncoder().encode(value)
+        return Response(
+            status: status, headers: [.contentType: "application/json; charset=utf-8", .cacheControl: "no-store"],
+            body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    /// `{"error": CODE, "message": ...}`: 404 `not_installed`, 409 `reauthorization_required`,
+    /// 503 `unavailable` (with `Retry-After`), 500 `configuration_error`.
+    static func error(_ error: TokenManagerError, installURL: String? = nil) -> Response {
+        switch error {
+        case .notInstalled:
+            return json(.notFound, ["error": "not_installed", "message": error.description])
+        case .reauthorizationRequired:
+            var body: [String: Any] = ["error": "reauthorization_required", "message": error.description]
+            if let installURL { body["install_url"] = installURL }
+            return json(.conflict, body)
+        case .temporarilyUnavailable(_, _, let retryAfter):
+            let seconds = max(1, Int(retryAfter?.components.seconds ?? 5))
+            return json(.serviceUnavailable, ["error": "unavailable", "message": error.description],
+                        headers: [.retryAfter: String(seconds)])
+        case .configuration:
+            return json(.internalServerError, ["error": "configuration_error", "message": error.description])
+        }
+    }
+
+    static func hexBytes(_ text: String) -> [UInt8]? {
+        let characters = Array(text.utf8)
+        guard characters.count % 2 == 0, !characters.isEmpty else { return nil }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(characters.count / 2)
+        var index = 0
+        while index < characters.count {
+            guard let high = hexValue(characters[index]), let low = hexValue(characters[index + 1]) else { return nil }
+            bytes.append(high << 4 | low)
+            index += 2
+        }
+        return bytes
+    }
+
+    private static func hexValue(_ c: UInt8) -> UInt8? {
+        switch c {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): c - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): c - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): c - UInt8(ascii: "A") + 10
+        default: nil
+        }
+    }
+}
+
+/// `Authorization: Bearer KEY` against the configured keys, compared in constant time.
+struct APIKeyMiddleware: RouterMiddleware {
+    typealias Context = BasicRequestContext
+    let keys: [Secret]
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        guard let header = request.headers[.authorization], header.lowercased().hasPrefix("bearer ") else {
+            return LinearOAuthServer.json(.unauthorized, ["error": "unauthorized", "message": "an API key is required: Authorization: Bearer KEY"])
+        }
+        let given = Array(header.utf8.dropFirst(7))
+        // Check every key, so the time taken does not tell which one came close.
+        var matched = false
+        for key in keys where Self.constantTimeEqual(given, Array(key.value.utf8)) { matched = true }
+        guard matched else {
+            return LinearOAuthServer.json(.unauthorized, ["error": "unauthorized", "message": "the API key is not valid"])
+        }
+        return try await next(request, context)
+    }
+
+    static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        guard a.count == b.count else { return false }
+        var difference: UInt8 = 0
+        for index in a.indices { difference |= a[index] ^ b[index] }
+        return difference == 0
+    }
+}
+
+extension Duration {
+    fileprivate var timeInterval: TimeInterval {
+        TimeInterval(components.seconds) + TimeInterval(components.attoseconds) / 1e18
+    }
+}

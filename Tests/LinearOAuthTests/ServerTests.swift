@@ -1,0 +1,177 @@
+import Crypto
+import Foundation
+import Hummingbird
+import LinearEmulator
+import LinearOAuth
+import LinearOAuthServer
+import LinearOAuthTestSupport
+import Testing
+
+private let apiKey = "key-\(UUID().uuidString)"
+private let webhookSecret = "whsec-\(UUID().uuidString)"
+
+/// Runs the service's routes on a free port with the fixture's manager.
+private func withServer(_ fixture: ManagerFixture, _ body: (String, TokenManager) async throws -> Void) async throws {
+    let manager = fixture.manager()
+    var configuration = LinearOAuthServerConfiguration(apiKeys: [Secret("other-key"), Secret(apiKey)], webhookSecret: Secret(webhookSecret))
+    configuration.installURL = "http://127.0.0.1:8080/oauth/authorize"
+    let (stream, continuation) = AsyncStream<Int>.makeStream()
+    let app = Application(
+        router: LinearOAuthServer(manager: manager, configuration: configuration).router(),
+        configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+        onServerRunning: { continuation.yield($0.localAddress?.port ?? 0); continuation.finish() })
+    let task = Task { try await app.run() }
+    defer { task.cancel() }
+    var iterator = stream.makeAsyncIterator()
+    let port = try #require(await iterator.next())
+    try await body("http://127.0.0.1:\(port)", manager)
+}
+
+private let auth = [("Authorization", "Bearer \(apiKey)")]
+
+private func signedWebhook(_ url: String, _ payload: [String: Any], secret: String = webhookSecret, signature: String? = nil) async throws -> HTTPAnswer {
+    let body = try JSONSerialization.data(withJSONObject: payload)
+    let computed = HMAC<SHA256>.authenticationCode(for: body, using: SymmetricKey(data: Data(secret.utf8)))
+        .map { String(format: "%02x", $0) }.joined()
+    return try await RawHTTP.request(
+        .POST, url + "/webhooks/linear", headers: [("Content-Type", "application/json"), ("linear-signature", signature ?? computed)], body: body)
+}
+
+private func revokedPayload(_ organizationID: String, at date: Date = Date()) -> [String: Any] {
+    ["type": "OAuthApp", "action": "revoked", "organizationId": organizationID, "oauthClientId": LinearEmulator.defaultClient.id,
+     "createdAt": RFC3339.format(date), "webhookId": UUID().uuidString, "webhookTimestamp": Int64(date.timeIntervalSince1970 * 1000)]
+}
+
+@Suite("The service over HTTP")
+struct ServerTests {
+    @Test("health and readiness")
+    func health() async throws {
+        try await withManagerFixture(.sqlite) { fixture in
+            try await withServer(fixture) { url, _ async throws in
+                #expect(try await RawHTTP.request(.GET, url + "/healthz").json["status"] as? String == "ok")
+                #expect(try await RawHTTP.request(.GET, url + "/readyz").status == 200)
+            }
+        }
+    }
+
+    @Test("the token API needs one of the API keys")
+    func apiKeys() async throws {
+        try await withManagerFixture(.sqlite) { fixture in
+            try await withServer(fixture) { url, _ async throws in
+                let missing = try await RawHTTP.request(.GET, url + "/v1/installations")
+                #expect(missing.status == 401 && missing.json["error"] as? String == "unauthorized")
+                let wrong = try await RawHTTP.request(.GET, url + "/v1/installations", headers: [("Authorization", "Bearer nope")])
+                #expect(wrong.status == 401 && !wrong.text.contains(apiKey))
+                #expect(try await RawHTTP.request(.GET, url + "/v1/installations", headers: auth).status == 200)
+                #expect(try await RawHTTP.request(.GET, url + "/v1/installations", headers: [("Authorization", "Bearer other-key")]).status == 200)
+            }
+        }
+    }
+
+    @Test("the token API: list, show, access-token (refreshed when due), refresh, revoke; 404, 409, 503", arguments: StoreKind.allCases)
+    func tokenAPI(kind: StoreKind) async throws {
+        try await withManagerFixture(kind) { fixture in
+            try await fixture.install("org-acme")
+            try await withServer(fixture) { url, _ async throws in
+                let list = try await RawHTTP.request(.GET, url + "/v1/installations", headers: auth)
+                let rows = try #require(try JSONSerialization.jsonObject(with: list.body) as? [[String: Any]])
+                #expect(rows.map { $0["organization_id"] as? String } == ["org-acme"])
+                #expect(!list.text.contains("lin_oauth_") && !list.text.contains("lin_refresh_"))
+                let show = try await RawHTTP.request(.GET, url + "/v1/installations/org-acme", headers: auth)
+                #expect(show.json["status"] as? String == "active" && show.json["key_id"] as? String == "k1")
+
+                let token = try await RawHTTP.request(.GET, url + "/v1/installations/org-acme/access-token", headers: auth)
+                #expect(token.status == 200)
+                let stored = try #require(try await fixture.vault.load(organizationID: "org-acme"))
+                #expect(token.json["access_token"] as? String == stored.accessToken.value)
+                #expect(token.json["organization_id"] as? String == "org-acme")
+                #expect(token.json["app_user_id"] as? String == "app-user-org-acme")
+                #expect((token.json["expires_at"] as? String).flatMap(RFC3339.parse).map { $0 > Date() } == true)
+                #expect(token.header("cache-control") == "no-store")
+
+                let refreshed = try await RawHTTP.request(.POST, url + "/v1/installations/org-acme/refresh", headers: auth)
+                #expect(refreshed.status == 200 && refreshed.json["access_token"] as? String != stored.accessToken.value)
+
+                let missing = try await RawHTTP.request(.GET, url + "/v1/installations/org-none/access-token", headers: auth)
+                #expect(missing.status == 404 && missing.json["error"] as? String == "not_installed")
+                #expect(try await RawHTTP.request(.GET, url + "/v1/installations/org-none", headers: auth).status == 404)
+
+                // 503 while Linear fails and the token has expired.
+                try await fixture.install("org-globex")
+                await fixture.emulator.failNextTokenCalls(10, status: 503, retryAfter: 9)
+                let unavailable = try await RawHTTP.request(.GET, url + "/v1/installations/org-globex/access-token", headers: auth)
+                #expect(unavailable.status == 503 && unavailable.json["error"] as? String == "unavailable")
+                #expect(unavailable.header("retry-after") != nil)
+                await fixture.emulator.failNextTokenCalls(0, status: 503)
+
+                // 409 once Linear refuses the refresh token.
+                let dead = try await fixture.install("org-globex")
+                _ = try await fixture.linear.revoke(Secret(dead.refreshToken!), hint: .refreshToken)
+                let conflict = try await RawHTTP.request(.GET, url + "/v1/installations/org-globex/access-token", headers: auth)
+                #expect(conflict.status == 409 && conflict.json["error"] as? String == "reauthorization_required")
+                #expect(conflict.json["install_url"] as? String == "http://127.0.0.1:8080/oauth/authorize")
+
+                let revoked = try await RawHTTP.request(.DELETE, url + "/v1/installations/org-acme", headers: auth)
+                #expect(revoked.status == 204)
+                #expect(try await RawHTTP.request(.DELETE, url + "/v1/installations/org-acme", headers: auth).status == 404)
+                #expect(try await fixture.test.store.load(organizationID: "org-acme") == nil)
+            }
+        }
+    }
+
+    @Test("Linear's uninstall webhook, signed by the emulator, deletes the tokens and evicts the cache", arguments: StoreKind.allCases)
+    func uninstallWebhook(kind: StoreKind) async throws {
+        try await withManagerFixture(kind) { fixture in
+            try await fixture.install("org-acme", expiresIn: 3_600)
+            try await withServer(fixture) { url, manager async throws in
+                _ = try await manager.accessToken(for: "org-acme")   // cached
+                var client = LinearEmulator.defaultClient
+                client.webhookURL = url + "/webhooks/linear"
+                client.webhookSecret = webhookSecret
+                await fixture.emulator.add(client)
+                #expect(try await fixture.emulator.uninstall(organizationID: "org-acme") == 200)
+                #expect(try await fixture.test.store.load(organizationID: "org-acme") == nil)
+                await #expect(throws: TokenManagerError.notInstalled(organizationID: "org-acme")) {
+                    _ = try await manager.accessToken(for: "org-acme")
+                }
+            }
+        }
+    }
+
+    @Test("webhooks: a bad or missing signature, a stale or missing timestamp, an oversized body change nothing; other types are ignored")
+    func webhookRefusals() async throws {
+        try await withManagerFixture(.sqlite) { fixture in
+            try await fixture.install("org-acme", expiresIn: 3_600)
+            try await withServer(fixture) { url, _ async throws in
+                let wrongSecret = try await signedWebhook(url, revokedPayload("org-acme"), secret: "not-the-secret")
+                #expect(wrongSecret.status == 401 && wrongSecret.json["error"] as? String == "bad_signature")
+                let garbage = try await signedWebhook(url, revokedPayload("org-acme"), signature: "zz")
+                #expect(garbage.status == 401)
+                let unsigned = try await RawHTTP.request(
+                    .POST, url + "/webhooks/linear", headers: [("Content-Type", "application/json")],
+                    body: try JSONSerialization.data(withJSONObject: revokedPayload("org-acme")))
+                #expect(unsigned.status == 401)
+                let stale = try await signedWebhook(url, revokedPayload("org-acme", at: Date().addingTimeInterval(-120)))
+                #expect(stale.status == 400 && stale.json["error"] as? String == "stale_timestamp")
+                var noTimestamp = revokedPayload("org-acme")
+                noTimestamp.removeValue(forKey: "webhookTimestamp")
+                #expect(try await signedWebhook(url, noTimestamp).json["error"] as? String == "missing_timestamp")
+                var huge = revokedPayload("org-acme")
+                huge["padding"] = String(repeating: "x", count: 100_000)
+                #expect(try await signedWebhook(url, huge).status == 400)
+                #expect(try await fixture.test.store.load(organizationID: "org-acme") != nil)
+
+                var other = revokedPayload("org-acme")
+                other["type"] = "PermissionChange"
+                other["action"] = "teamAccessChanged"
+                let ignored = try await signedWebhook(url, other)
+                #expect(ignored.status == 200 && ignored.json["status"] as? String == "ignored")
+                #expect(try await fixture.test.store.load(organizationID: "org-acme") != nil)
+
+                let accepted = try await signedWebhook(url, revokedPayload("org-acme"))
+                #expect(accepted.status == 200 && accepted.json["status"] as? String == "deleted")
+                #expect(try await fixture.test.store.load(organizationID: "org-acme") == nil)
+            }
+        }
+    }
+}
