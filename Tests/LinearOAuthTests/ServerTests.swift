@@ -175,3 +175,32 @@ struct ServerTests {
         }
     }
 }
+
+@Suite("linear-oauth serve")
+struct ServeCommandTests {
+    @Test("starts, answers, and stops gracefully on SIGTERM; a missing setting stops start-up with one line naming it")
+    func serve() async throws {
+        try await withManagerFixture(.sqlite) { fixture in
+            var environment = fixture.environment
+            environment["LINEAR_OAUTH_API_KEYS"] = apiKey
+            environment["LINEAR_WEBHOOK_SECRET"] = webhookSecret
+            try await fixture.install("org-acme", expiresIn: 3_600)
+            let child = try ChildProcess(BuiltProducts.url("linear-oauth"), ["serve", "--port", "0"], environment: environment)
+            defer { child.kill() }
+            let line = try await child.waitForLine(startingWith: "linear-oauth listening on ")
+            let url = String(line.dropFirst("linear-oauth listening on ".count))
+            #expect(try await RawHTTP.request(.GET, url + "/healthz").status == 200)
+            let token = try await RawHTTP.request(.GET, url + "/v1/installations/org-acme/access-token", headers: [("Authorization", "Bearer \(apiKey)")])
+            #expect(token.status == 200)
+            kill(child.pid, SIGTERM)
+            #expect(try await child.waitForExit() == 0)
+
+            for (name, words) in [("LINEAR_OAUTH_API_KEYS", ["LINEAR_OAUTH_API_KEYS"]), ("LINEAR_WEBHOOK_SECRET", ["LINEAR_WEBHOOK_SECRET"])] {
+                var missing = environment
+                missing[name] = nil
+                expectOneLineError(try await runProcess(BuiltProducts.url("linear-oauth"), ["serve", "--port", "0"], environment: missing),
+                                   status: 2, mentioning: words)
+            }
+        }
+    }
+}
