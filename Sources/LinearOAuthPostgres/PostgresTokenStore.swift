@@ -165,6 +165,16 @@ public final class PostgresTokenStore: TokenStore {
             )
             """,
         ]),
+        (3, "create linear_oauth_states", [
+            """
+            CREATE TABLE linear_oauth_states (
+                state TEXT PRIMARY KEY,
+                code_verifier BYTEA NOT NULL,
+                expires_at TIMESTAMPTZ NOT NULL,
+                created_at TIMESTAMPTZ NOT NULL DEFAULT now()
+            )
+            """,
+        ]),
     ]
 
     /// Serializes concurrent migrators across processes (an arbitrary, fixed advisory lock key).
@@ -378,6 +388,29 @@ public final class PostgresTokenStore: TokenStore {
                     logger: self.logger)
             }
             return tokens.count
+        }
+    }
+
+    public func saveAuthorizationState(_ state: String, sealedVerifier: [UInt8], expiresAt: Date) async throws {
+        try await transaction(organizationID: nil) { connection in
+            try await connection.query("DELETE FROM linear_oauth_states WHERE expires_at < now()", logger: self.logger)
+            try await connection.query(
+                """
+                INSERT INTO linear_oauth_states (state, code_verifier, expires_at)
+                VALUES (\(state), \(ByteBuffer(bytes: sealedVerifier)), \(expiresAt))
+                """,
+                logger: self.logger)
+        }
+    }
+
+    public func takeAuthorizationState(_ state: String) async throws -> (sealedVerifier: [UInt8], expiresAt: Date)? {
+        try await run(organizationID: nil) {
+            try await self.client.query(
+                "DELETE FROM linear_oauth_states WHERE state = \(state) RETURNING code_verifier, expires_at", logger: self.logger
+            ).collect().first.map { row in
+                let (verifier, expiresAt) = try row.decode((ByteBuffer, Date).self)
+                return (Array(verifier.readableBytesView), expiresAt)
+            }
         }
     }
 

@@ -95,6 +95,16 @@ public final class SQLiteTokenStore: TokenStore {
             ) STRICT
             """,
         ]),
+        (3, "create linear_oauth_states", [
+            """
+            CREATE TABLE linear_oauth_states (
+                state TEXT PRIMARY KEY,
+                code_verifier BLOB NOT NULL,
+                expires_at INTEGER NOT NULL,
+                created_at INTEGER NOT NULL
+            ) STRICT
+            """,
+        ]),
     ]
 
     public func migrate() async throws {
@@ -272,6 +282,24 @@ public final class SQLiteTokenStore: TokenStore {
                     [.blob(ByteBuffer(bytes: resealed.accessToken)), .text(resealed.keyID), .text(token.clientID)])
             }
             return tokens.count
+        }
+    }
+
+    public func saveAuthorizationState(_ state: String, sealedVerifier: [UInt8], expiresAt: Date) async throws {
+        try await write(organizationID: nil) { connection in
+            let now = Date()
+            _ = try await connection.query("DELETE FROM linear_oauth_states WHERE expires_at < ?", [.integer(Self.microseconds(now))])
+            _ = try await connection.query(
+                "INSERT INTO linear_oauth_states (state, code_verifier, expires_at, created_at) VALUES (?, ?, ?, ?)",
+                [.text(state), .blob(ByteBuffer(bytes: sealedVerifier)), .integer(Self.microseconds(expiresAt)), .integer(Self.microseconds(now))])
+        }
+    }
+
+    public func takeAuthorizationState(_ state: String) async throws -> (sealedVerifier: [UInt8], expiresAt: Date)? {
+        try await write(organizationID: nil) { connection in
+            try await connection.query(
+                "DELETE FROM linear_oauth_states WHERE state = ? RETURNING code_verifier, expires_at", [.text(state)]
+            ).first.map { row in (try Self.bytes(row, "code_verifier"), try Self.date(row, "expires_at")) }
         }
     }
 

@@ -18,6 +18,12 @@ public struct LinearOAuthServerConfiguration: Sendable {
     public var maxWebhookBodySize = 64 * 1024
     /// Where a workspace admin installs the app again; named in `reauthorization_required` answers.
     public var installURL: String?
+    /// The scopes an install asks for.
+    public var scopes: [String] = ["read", "write"]
+    /// How long an install's `state` stays usable.
+    public var stateLifetime: Duration = .seconds(600)
+    /// Where the callback sends the admin after a successful install (else a page naming the workspace).
+    public var successURL: String?
 
     public init(apiKeys: [Secret], webhookSecret: Secret, installURL: String? = nil) {
         self.apiKeys = apiKeys
@@ -31,7 +37,7 @@ public struct LinearOAuthServerConfiguration: Sendable {
 public struct LinearOAuthServer: Sendable {
     public let manager: TokenManager
     public let configuration: LinearOAuthServerConfiguration
-    private let logger: Logger
+    let logger: Logger
 
     public init(manager: TokenManager, configuration: LinearOAuthServerConfiguration, logger: Logger = Logger(label: "linear-oauth.server")) {
         self.manager = manager
@@ -52,6 +58,7 @@ public struct LinearOAuthServer: Sendable {
             }
         }
         router.post("/webhooks/linear") { request, context in try await webhook(request, context) }
+        addInstallRoutes(to: router)
 
         let api = router.group("/v1").add(middleware: APIKeyMiddleware(keys: configuration.apiKeys))
         api.get("installations") { _, _ in
@@ -122,7 +129,7 @@ public struct LinearOAuthServer: Sendable {
         guard let timestamp else {
             return Self.json(.badRequest, ["error": "missing_timestamp", "message": "the webhook has no webhookTimestamp"])
         }
-        guard abs(Date().timeIntervalSince1970 - timestamp / 1000) <= configuration.webhookTolerance.timeInterval else {
+        guard abs(Date().timeIntervalSince1970 - timestamp / 1000) <= configuration.webhookTolerance.timeIntervalValue else {
             return Self.json(.badRequest, ["error": "stale_timestamp", "message": "the webhook timestamp is too far from now (a replay?)"])
         }
         guard payload["type"] as? String == "OAuthApp", payload["action"] as? String == "revoked" else {
@@ -225,8 +232,4 @@ struct APIKeyMiddleware: RouterMiddleware {
     }
 }
 
-extension Duration {
-    fileprivate var timeInterval: TimeInterval {
-        TimeInterval(components.seconds) + TimeInterval(components.attoseconds) / 1e18
-    }
-}
+

@@ -11,10 +11,11 @@ struct ServeCommand: AsyncParsableCommand {
         commandName: "serve",
         abstract: "Run the service: the /v1 token API, Linear's webhooks, health checks, and the background refresher.",
         discussion: """
-            Routes: GET /healthz, GET /readyz, POST /webhooks/linear, and under /v1 (Authorization: Bearer API_KEY):
+            Routes: GET /oauth/authorize (start an install), GET /oauth/callback, GET /healthz, GET /readyz,
+            POST /webhooks/linear, and under /v1 (Authorization: Bearer API_KEY):
             GET /installations, GET /installations/{org}, GET /installations/{org}/access-token,
             POST /installations/{org}/refresh, DELETE /installations/{org}.
-            Stops gracefully on SIGTERM and SIGINT. The install flow (/oauth/authorize, /oauth/callback) is not built yet.
+            Stops gracefully on SIGTERM and SIGINT.
             """)
 
     @Option(help: "The address to listen on.")
@@ -39,6 +40,14 @@ struct ServeCommand: AsyncParsableCommand {
         "Where an admin installs the app again, named in reauthorization_required answers. (env: LINEAR_OAUTH_INSTALL_URL)", valueName: "url"))
     var installURL: String?
 
+    @Option(name: .customLong("scopes"), help: ArgumentHelp(
+        "The scopes an install asks for, comma-separated. (env: LINEAR_OAUTH_SCOPES; default: read,write)", valueName: "scopes"))
+    var scopes: String?
+
+    @Option(name: .customLong("success-url"), help: ArgumentHelp(
+        "Where to send the admin after an install (else a page naming the workspace). (env: LINEAR_OAUTH_SUCCESS_URL)", valueName: "url"))
+    var successURL: String?
+
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
         func setting(_ flag: String?, _ variable: String) -> String? {
@@ -51,10 +60,19 @@ struct ServeCommand: AsyncParsableCommand {
             throw ValidationError("LINEAR_WEBHOOK_SECRET is not set (the secret Linear signs webhooks with)")
         }
         let keys = apiKeys.split(separator: ",").map { Secret($0.trimmingCharacters(in: .whitespaces)) }.filter { !$0.value.isEmpty }
-        let client = LinearClient(configuration: try linear.clientConfiguration())
+        var clientConfiguration = try linear.clientConfiguration()
+        if clientConfiguration.redirectURI == nil, port != 0 {
+            clientConfiguration.redirectURI = "http://\(host):\(port)/oauth/callback"
+        }
+        let client = LinearClient(configuration: clientConfiguration)
         let managerConfiguration = try linear.managerConfiguration()
         var configuration = LinearOAuthServerConfiguration(apiKeys: keys, webhookSecret: Secret(webhookSecret))
         configuration.installURL = setting(installURL, "LINEAR_OAUTH_INSTALL_URL")
+            ?? clientConfiguration.redirectURI.map { $0.replacingOccurrences(of: "/oauth/callback", with: "/oauth/authorize") }
+        configuration.successURL = setting(successURL, "LINEAR_OAUTH_SUCCESS_URL")
+        if let scopes = setting(scopes, "LINEAR_OAUTH_SCOPES") {
+            configuration.scopes = scopes.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        }
         let logger = Logger(label: "linear-oauth.serve")
         try await store.withVault(self.keys) { vault in
             let manager = TokenManager(vault: vault, linear: client, configuration: managerConfiguration)

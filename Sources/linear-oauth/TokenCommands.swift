@@ -16,6 +16,14 @@ struct LinearOptions: ParsableArguments {
     @Option(name: .customLong("api-url"), help: ArgumentHelp("Linear's API base URL. (env: LINEAR_API_URL; default: https://api.linear.app)", valueName: "url"))
     var apiURL: String?
 
+    @Option(name: .customLong("redirect-uri"), help: ArgumentHelp(
+        "The redirect URI registered with the application, for installs. (env: LINEAR_REDIRECT_URI; serve's default: http://HOST:PORT/oauth/callback)", valueName: "url"))
+    var redirectURI: String?
+
+    @Option(name: .customLong("authorize-url"), help: ArgumentHelp(
+        "Linear's consent page. (env: LINEAR_AUTHORIZE_URL; default: https://linear.app/oauth/authorize)", valueName: "url"))
+    var authorizeURL: String?
+
     @Option(
         name: .customLong("refresh-margin"),
         help: ArgumentHelp("Refresh when the access token expires within this many seconds. (env: LINEAR_OAUTH_REFRESH_MARGIN; default: 600)", valueName: "seconds"))
@@ -26,6 +34,8 @@ struct LinearOptions: ParsableArguments {
         if let clientID { environment["LINEAR_CLIENT_ID"] = clientID }
         if let clientSecret { environment["LINEAR_CLIENT_SECRET"] = clientSecret }
         if let apiURL { environment["LINEAR_API_URL"] = apiURL }
+        if let redirectURI { environment["LINEAR_REDIRECT_URI"] = redirectURI }
+        if let authorizeURL { environment["LINEAR_AUTHORIZE_URL"] = authorizeURL }
         return try LinearClientConfiguration.fromEnvironment(environment)
     }
 

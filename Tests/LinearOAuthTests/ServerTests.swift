@@ -10,20 +10,35 @@ import Testing
 private let apiKey = "key-\(UUID().uuidString)"
 private let webhookSecret = "whsec-\(UUID().uuidString)"
 
-/// Runs the service's routes on a free port with the fixture's manager.
-private func withServer(_ fixture: ManagerFixture, _ body: (String, TokenManager) async throws -> Void) async throws {
-    let manager = fixture.manager()
+/// Runs the service's routes on a free port with a manager over the fixture's store, whose
+/// redirect URI is this server's callback (registered with the emulator).
+private func withServer(
+    _ fixture: ManagerFixture, configure: (inout LinearOAuthServerConfiguration) -> Void = { _ in },
+    _ body: (String, TokenManager) async throws -> Void
+) async throws {
+    let port = try freePort()
+    let callback = "http://127.0.0.1:\(port)/oauth/callback"
+    var client = LinearEmulator.defaultClient
+    client.redirectURIs.append(callback)
+    await fixture.emulator.add(client)
+    var linear = fixture.linear.configuration
+    linear.redirectURI = callback
+    var managerConfiguration = TokenManager.Configuration()
+    managerConfiguration.initialBackoff = .milliseconds(20)
+    let manager = TokenManager(vault: fixture.vault, linear: LinearClient(configuration: linear), configuration: managerConfiguration)
     var configuration = LinearOAuthServerConfiguration(apiKeys: [Secret("other-key"), Secret(apiKey)], webhookSecret: Secret(webhookSecret))
     configuration.installURL = "http://127.0.0.1:8080/oauth/authorize"
+    configure(&configuration)
     let (stream, continuation) = AsyncStream<Int>.makeStream()
     let app = Application(
         router: LinearOAuthServer(manager: manager, configuration: configuration).router(),
-        configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+        configuration: .init(address: .hostname("127.0.0.1", port: port)),
         onServerRunning: { continuation.yield($0.localAddress?.port ?? 0); continuation.finish() })
     let task = Task { try await app.run() }
     defer { task.cancel() }
     var iterator = stream.makeAsyncIterator()
-    let port = try #require(await iterator.next())
+    let bound = try #require(await iterator.next())
+    #expect(bound == port)
     try await body("http://127.0.0.1:\(port)", manager)
 }
 
@@ -172,6 +187,77 @@ struct ServerTests {
                 #expect(accepted.status == 200 && accepted.json["status"] as? String == "deleted")
                 #expect(try await fixture.test.store.load(organizationID: "org-acme") == nil)
             }
+        }
+    }
+}
+
+@Suite("The install flow")
+struct InstallFlowTests {
+    /// Follows an install: our /oauth/authorize, the emulator's consent (auto-approve), our callback.
+    func install(_ url: String) async throws -> (authorize: [String: String], callback: HTTPAnswer, callbackURL: String) {
+        let start = try await RawHTTP.request(.GET, url + "/oauth/authorize")
+        #expect(start.status == 302)
+        let location = try #require(start.header("location"))
+        let consent = try await RawHTTP.request(.GET, location)
+        #expect(consent.status == 302)
+        let callbackURL = try #require(consent.header("location"))
+        #expect(callbackURL.hasPrefix(url + "/oauth/callback?"))
+        return (RawHTTP.query(location), try await RawHTTP.request(.GET, callbackURL), callbackURL)
+    }
+
+    @Test("a full install through the emulator stores the workspace's tokens and app user; a re-install clears re-authorization",
+          arguments: StoreKind.allCases)
+    func fullInstall(kind: StoreKind) async throws {
+        var settings = EmulatorSettings()
+        settings.autoApprove = true
+        try await withManagerFixture(kind, settings: settings) { fixture in
+            try await withServer(fixture) { url, manager async throws in
+                let (authorize, callback, _) = try await install(url)
+                #expect(authorize["client_id"] == LinearEmulator.defaultClient.id)
+                #expect(authorize["redirect_uri"] == url + "/oauth/callback")
+                #expect(authorize["response_type"] == "code" && authorize["scope"] == "read,write" && authorize["actor"] == "app")
+                #expect(authorize["code_challenge_method"] == "S256" && authorize["code_challenge"]?.count == 43)
+                #expect((authorize["state"]?.count ?? 0) >= 43)
+                #expect(callback.status == 200 && callback.text.contains("Acme (emulated)"))
+                let stored = try #require(try await fixture.vault.load(organizationID: "org-acme"))
+                #expect(stored.appUserID == "app-user-acme" && stored.status == .active && stored.scopes == ["read", "write"])
+                #expect(try await manager.accessToken(for: "org-acme").token == stored.accessToken)
+
+                var dead = stored
+                dead.status = .reauthorizationRequired
+                dead.lastError = "invalid_grant"
+                try await fixture.vault.save(dead)
+                let again = try await install(url)
+                #expect(again.callback.status == 200)
+                let reinstalled = try #require(try await fixture.vault.load(organizationID: "org-acme"))
+                #expect(reinstalled.status == .active && reinstalled.lastError == nil && reinstalled.accessToken != stored.accessToken)
+            }
+        }
+    }
+
+    @Test("bad callbacks: cancelled, missing, unknown, reused or expired state store nothing")
+    func badCallbacks() async throws {
+        var settings = EmulatorSettings()
+        settings.autoApprove = true
+        try await withManagerFixture(.sqlite, settings: settings) { fixture in
+            try await withServer(fixture) { url, _ async throws in
+                let cancelled = try await RawHTTP.request(.GET, url + "/oauth/callback?error=access_denied&state=x")
+                #expect(cancelled.status == 200 && cancelled.text.contains("cancelled"))
+                let noState = try await RawHTTP.request(.GET, url + "/oauth/callback?code=abc")
+                #expect(noState.status == 400)
+                let unknown = try await RawHTTP.request(.GET, url + "/oauth/callback?code=abc&state=never-issued")
+                #expect(unknown.status == 400 && unknown.text.contains("unknown or was already used"))
+                let first = try await install(url)
+                #expect(first.callback.status == 200)
+                let reused = try await RawHTTP.request(.GET, first.callbackURL)
+                #expect(reused.status == 400)
+                try await fixture.vault.delete(organizationID: "org-acme")
+            }
+            try await withServer(fixture, configure: { $0.stateLifetime = .zero }) { url, _ async throws in
+                let expired = try await install(url)
+                #expect(expired.callback.status == 400 && expired.callback.text.contains("expired"))
+            }
+            #expect(try await fixture.test.store.listMetadata().isEmpty)
         }
     }
 }

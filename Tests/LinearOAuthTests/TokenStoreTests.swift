@@ -121,7 +121,7 @@ struct TokenStoreTests {
     func schemaTooNew(kind: StoreKind) async throws {
         try await withTestStore(kind) { test in
             try await test.execute("INSERT INTO linear_oauth_schema_migrations (version, name, applied_at) VALUES (999, 'future', \(kind == .sqlite ? "0" : "now()"))")
-            await #expect(throws: TokenStoreError.schemaTooNew(databaseVersion: 999, supportedVersion: 2)) {
+            await #expect(throws: TokenStoreError.schemaTooNew(databaseVersion: 999, supportedVersion: 3)) {
                 try await test.store.migrate()
             }
         }

@@ -6,6 +6,8 @@ import Foundation
 public enum TokenColumn: String, Sendable, CaseIterable {
     case accessToken = "access_token"
     case refreshToken = "refresh_token"
+    /// The PKCE verifier of an install in progress.
+    case codeVerifier = "code_verifier"
 }
 
 /// The encryption keys: the active key seals, every key opens.

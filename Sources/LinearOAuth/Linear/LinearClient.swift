@@ -66,7 +66,8 @@ public struct PKCE: Sendable {
         self.challenge = Self.base64URL(Data(SHA256.hash(data: Data(verifier.utf8))))
     }
 
-    static func base64URL(_ data: Data) -> String {
+    /// Base64url without padding (RFC 4648, section 5).
+    public static func base64URL(_ data: Data) -> String {
         data.base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
             .replacingOccurrences(of: "=", with: "")
     }

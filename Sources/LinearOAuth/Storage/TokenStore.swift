@@ -70,6 +70,13 @@ public protocol TokenStore: Sendable {
     /// - Returns: How many were re-sealed.
     func resealAppTokens(notSealedUnder keyID: String, _ reseal: (SealedAppToken) throws -> SealedAppToken) async throws -> Int
 
+    /// Remembers an install in progress: its `state` and sealed PKCE verifier, until `expiresAt`.
+    /// Expired states are purged on the way.
+    func saveAuthorizationState(_ state: String, sealedVerifier: [UInt8], expiresAt: Date) async throws
+
+    /// Takes (deletes and returns) an install's state: each state can be taken once, by any instance.
+    func takeAuthorizationState(_ state: String) async throws -> (sealedVerifier: [UInt8], expiresAt: Date)?
+
     /// Releases connections. The store cannot be used afterwards.
     func close() async throws
 }

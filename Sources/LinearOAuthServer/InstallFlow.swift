@@ -1,0 +1,115 @@
+import Foundation
+import Hummingbird
+import LinearOAuth
+
+/// The install flow: `/oauth/authorize` sends a workspace admin to Linear's consent page
+/// (`actor=app`, a single-use `state`, PKCE S256); `/oauth/callback` takes the code back,
+/// exchanges it, asks Linear who we are in that workspace, and stores the tokens encrypted.
+/// The state lives in the database, so the callback may land on any instance.
+extension LinearOAuthServer {
+    func addInstallRoutes(to router: Router<BasicRequestContext>) {
+        router.get("/oauth/authorize") { _, _ in try await authorize() }
+        router.get("/oauth/callback") { request, _ in await callback(request) }
+    }
+
+    private func authorize() async throws -> Response {
+        let state = PKCE.base64URL(Data((0..<32).map { _ in UInt8.random(in: 0...255) }))
+        let pkce = PKCE()
+        let keyRing = manager.vault.keyRing
+        let sealed = try keyRing.seal(pkce.verifier, organizationID: Self.stateName(state), column: .codeVerifier)
+        try await manager.vault.store.saveAuthorizationState(
+            state, sealedVerifier: sealed, expiresAt: Date().addingTimeInterval(configuration.stateLifetime.timeIntervalValue))
+        do {
+            let url = try manager.linear.authorizationURL(state: state, pkce: pkce, scopes: configuration.scopes, actor: "app")
+            return Response(status: .found, headers: [.location: url, .cacheControl: "no-store"])
+        } catch {
+            return Self.page(.internalServerError, "Install failed", "The service is not configured for installs: \(error)")
+        }
+    }
+
+    private func callback(_ request: Request) async -> Response {
+        let query = request.uri.queryParameters
+        let state = query["state"].map(String.init)
+        if let error = query["error"].map(String.init) {
+            if let state { _ = try? await manager.vault.store.takeAuthorizationState(state) }
+            let reason = error == "access_denied" ? "The install was cancelled in Linear." : "Linear did not authorize the install (\(error))."
+            return Self.page(.ok, "Install cancelled", "\(reason) Nothing was stored.")
+        }
+        guard let state, !state.isEmpty else {
+            return Self.page(.badRequest, "Install failed", "The callback has no state: start the install again.")
+        }
+        guard let code = query["code"].map(String.init), !code.isEmpty else {
+            return Self.page(.badRequest, "Install failed", "The callback has no code: start the install again.")
+        }
+        let taken: (sealedVerifier: [UInt8], expiresAt: Date)?
+        do {
+            taken = try await manager.vault.store.takeAuthorizationState(state)
+        } catch {
+            return Self.page(.serviceUnavailable, "Install failed", "The database is not reachable; try again.")
+        }
+        guard let taken else {
+            return Self.page(.badRequest, "Install failed", "This install link is unknown or was already used: start the install again.")
+        }
+        guard taken.expiresAt > Date() else {
+            return Self.page(.badRequest, "Install failed", "This install link has expired: start the install again.")
+        }
+        let verifier: String
+        do {
+            verifier = try manager.vault.keyRing.open(taken.sealedVerifier, organizationID: Self.stateName(state), column: .codeVerifier)
+        } catch {
+            return Self.page(.badRequest, "Install failed", "This install link cannot be verified: start the install again.")
+        }
+        do {
+            let tokens = try await manager.linear.exchangeCode(code, codeVerifier: verifier)
+            struct Identity: Decodable {
+                struct Viewer: Decodable { var id: String }
+                struct Organization: Decodable { var id: String; var name: String; var urlKey: String }
+                var viewer: Viewer
+                var organization: Organization
+            }
+            let identity = try await manager.linear.graphQL(
+                "query { viewer { id } organization { id name urlKey } }", accessToken: tokens.accessToken
+            ).decode(Identity.self)
+            guard let refreshToken = tokens.refreshToken else {
+                return Self.page(.badGateway, "Install failed", "Linear sent no refresh token.")
+            }
+            // A re-install replaces the tokens and clears reauthorization_required.
+            try await manager.vault.save(Installation(
+                organizationID: identity.organization.id, appUserID: identity.viewer.id, accessToken: tokens.accessToken,
+                refreshToken: refreshToken, expiresAt: tokens.expiresAt, scopes: tokens.scopes))
+            manager.evict(identity.organization.id)
+            if let successURL = configuration.successURL {
+                return Response(status: .found, headers: [.location: successURL, .cacheControl: "no-store"])
+            }
+            return Self.page(.ok, "Installed", "The app is installed in the \(identity.organization.name) workspace (\(identity.organization.urlKey)).")
+        } catch let error as LinearOAuthError {
+            return Self.page(.badGateway, "Install failed", "Linear refused the install: \(error.details.message)")
+        } catch let error as LinearAPIError {
+            return Self.page(.badGateway, "Install failed", "Linear did not say which workspace this is: \(error)")
+        } catch {
+            return Self.page(.serviceUnavailable, "Install failed", "The tokens could not be stored; try again.")
+        }
+    }
+
+    static func stateName(_ state: String) -> String { "oauth-state:\(state)" }
+
+    static func page(_ status: HTTPResponse.Status, _ title: String, _ text: String) -> Response {
+        func escape(_ text: String) -> String {
+            text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
+                .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
+        }
+        let html = """
+            <!doctype html><html><head><meta charset="utf-8"><title>\(escape(title))</title></head>
+            <body><h1>\(escape(title))</h1><p>\(escape(text))</p></body></html>
+            """
+        return Response(
+            status: status, headers: [.contentType: "text/html; charset=utf-8", .cacheControl: "no-store"],
+            body: .init(byteBuffer: ByteBuffer(string: html)))
+    }
+}
+
+extension Duration {
+    var timeIntervalValue: TimeInterval {
+        TimeInterval(components.seconds) + TimeInterval(components.attoseconds) / 1e18
+    }
+}
