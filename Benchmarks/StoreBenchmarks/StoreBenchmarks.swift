@@ -72,6 +72,8 @@ let benchmarks: @Sendable () -> Void = {
         maxDuration: .seconds(4),
         maxIterations: 50_000)
     let setup = Setup.shared
+    // Each benchmark runs in a process of its own: remove its temporary store when it ends.
+    Benchmark.teardown = { setup.directory?.remove() }
 
     // MARK: Encryption
 

@@ -60,6 +60,8 @@ let benchmarks: @Sendable () -> Void = {
         metrics: [.wallClock, .throughput, .mallocCountTotal], timeUnits: .nanoseconds,
         warmupIterations: 1_000, maxDuration: .seconds(3), maxIterations: 1_000_000)
     let setup = TokenSetup.shared
+    // Each benchmark runs in a process of its own: remove its temporary store when it ends.
+    Benchmark.teardown = { setup.directory?.remove() }
 
     Benchmark("hot: lock-protected dictionary read (baseline)", closure: { benchmark async in
         for _ in benchmark.scaledIterations { blackHole(await setup.lookup(setup.organizationID)) }

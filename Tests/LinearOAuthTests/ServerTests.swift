@@ -290,3 +290,41 @@ struct ServeCommandTests {
         }
     }
 }
+
+@Suite("linear-oauth serve --emulator")
+struct ServeEmulatorTests {
+    @Test("one command: a newcomer approves on the emulator's consent page and sees the workspace in installations list")
+    func tryItInOneCommand() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let environment = childEnvironment(["DATABASE_URL": "sqlite:\(directory.path)/linear-oauth.sqlite"])
+        let child = try ChildProcess(BuiltProducts.url("linear-oauth"), ["serve", "--emulator", "--port", "0"], environment: environment)
+        defer { child.kill() }
+        let open = try await child.waitForLine(startingWith: "open ")
+        let authorize = try #require(open.split(separator: " ").dropFirst().first.map(String.init))
+        #expect(authorize.hasSuffix("/oauth/authorize"))
+        // The development key files: 0600, next to the database.
+        for name in ["linear-oauth.dev-keys", "linear-oauth.dev-api-key"] {
+            let attributes = try FileManager.default.attributesOfItem(atPath: "\(directory.path)/\(name)")
+            #expect((attributes[.posixPermissions] as? NSNumber)?.intValue == 0o600)
+        }
+        // Our authorize -> the emulator's consent page -> Approve -> our callback.
+        let start = try await RawHTTP.request(.GET, authorize)
+        let consentURL = try #require(start.header("location"))
+        let page = try await RawHTTP.request(.GET, consentURL)
+        #expect(page.status == 200 && page.text.contains("Acme (emulated)"))
+        var form = RawHTTP.query(consentURL)
+        form["decision"] = "approve"
+        form["organization_id"] = "org-acme"
+        let base = String(consentURL.prefix(while: { $0 != "?" }))
+        let approved = try await RawHTTP.form(base, form)
+        let callback = try #require(approved.header("location"))
+        let done = try await RawHTTP.request(.GET, callback)
+        #expect(done.status == 200 && done.text.contains("Acme (emulated)"))
+
+        let list = try await runProcess(
+            BuiltProducts.url("linear-oauth"), ["installations", "list"],
+            environment: environment.merging(["LINEAR_OAUTH_ENCRYPTION_KEYS_FILE": "\(directory.path)/linear-oauth.dev-keys"]) { $1 })
+        #expect(list.status == 0 && list.stdout.contains("org-acme") && list.stdout.contains("app-user-acme"))
+    }
+}
