@@ -4,7 +4,9 @@ import HTTPTypes
 import Hummingbird
 import LinearOAuth
 import Logging
+import Metrics
 import NIOCore
+import Prometheus
 
 /// The HTTP service's settings.
 public struct LinearOAuthServerConfiguration: Sendable {
@@ -24,6 +26,9 @@ public struct LinearOAuthServerConfiguration: Sendable {
     public var stateLifetime: Duration = .seconds(600)
     /// Where the callback sends the admin after a successful install (else a page naming the workspace).
     public var successURL: String?
+    /// The Prometheus registry `GET /metrics` shows (give the token manager a `PrometheusMetricsFactory`
+    /// on the same registry); `nil`: no `/metrics` route.
+    public var prometheus: PrometheusCollectorRegistry?
 
     public init(apiKeys: [Secret], webhookSecret: Secret, installURL: String? = nil) {
         self.apiKeys = apiKeys
@@ -39,15 +44,33 @@ public struct LinearOAuthServer: Sendable {
     public let configuration: LinearOAuthServerConfiguration
     let logger: Logger
 
+    let metrics: any MetricsFactory
+
     public init(manager: TokenManager, configuration: LinearOAuthServerConfiguration, logger: Logger = Logger(label: "linear-oauth.server")) {
         self.manager = manager
         self.configuration = configuration
         self.logger = logger
+        self.metrics = configuration.prometheus.map { PrometheusMetricsFactory(registry: $0) } ?? MetricsSystem.factory
     }
 
     /// The router with every route.
     public func router() -> Router<BasicRequestContext> {
         let router = Router()
+        router.add(middleware: RequestMetricsMiddleware(factory: metrics))
+        if let registry = configuration.prometheus {
+            router.get("/metrics") { _, _ in
+                // Installations by status, counted at scrape time.
+                if let installations = try? await manager.vault.list() {
+                    for status in InstallationStatus.allCases {
+                        Gauge(label: "linear_oauth_installations", dimensions: [("status", status.rawValue)], factory: metrics)
+                            .record(installations.filter { $0.status == status }.count)
+                    }
+                }
+                return Response(
+                    status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                    body: .init(byteBuffer: ByteBuffer(bytes: registry.emitToBuffer())))
+            }
+        }
         router.get("/healthz") { _, _ in Self.json(.ok, ["status": "ok"]) }
         router.get("/readyz") { _, _ in
             do {
@@ -57,7 +80,12 @@ public struct LinearOAuthServer: Sendable {
                 return Self.json(.serviceUnavailable, ["status": "unavailable", "message": "the database is not reachable"])
             }
         }
-        router.post("/webhooks/linear") { request, context in try await webhook(request, context) }
+        router.post("/webhooks/linear") { request, context in
+            let response = try await webhook(request, context)
+            let outcome = (response.status == .ok ? "accepted" : "refused") + "_\(response.status.code)"
+            Counter(label: "linear_oauth_webhooks_total", dimensions: [("outcome", outcome)], factory: metrics).increment()
+            return response
+        }
         addInstallRoutes(to: router)
 
         let api = router.group("/v1").add(middleware: APIKeyMiddleware(keys: configuration.apiKeys))
@@ -202,6 +230,32 @@ public struct LinearOAuthServer: Sendable {
         case UInt8(ascii: "A")...UInt8(ascii: "F"): c - UInt8(ascii: "A") + 10
         default: nil
         }
+    }
+}
+
+/// Counts HTTP requests by route (the matched path pattern, never the raw URL) and status.
+struct RequestMetricsMiddleware: RouterMiddleware {
+    typealias Context = BasicRequestContext
+    let factory: any MetricsFactory
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let response: Response
+        do {
+            response = try await next(request, context)
+        } catch {
+            count(request, context, status: (error as? any HTTPResponseError)?.status.code ?? 500)
+            throw error
+        }
+        count(request, context, status: response.status.code)
+        return response
+    }
+
+    private func count(_ request: Request, _ context: Context, status: Int) {
+        Counter(
+            label: "linear_oauth_http_requests_total",
+            dimensions: [("route", context.endpointPath ?? "unmatched"), ("method", request.method.rawValue), ("status", String(status))],
+            factory: factory
+        ).increment()
     }
 }
 

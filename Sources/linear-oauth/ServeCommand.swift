@@ -5,6 +5,8 @@ import LinearEmulator
 import LinearOAuth
 import LinearOAuthServer
 import Logging
+import Metrics
+import Prometheus
 import ServiceLifecycle
 
 struct ServeCommand: AsyncParsableCommand {
@@ -12,7 +14,7 @@ struct ServeCommand: AsyncParsableCommand {
         commandName: "serve",
         abstract: "Run the service: the /v1 token API, Linear's webhooks, health checks, and the background refresher.",
         discussion: """
-            Routes: GET /oauth/authorize (start an install), GET /oauth/callback, GET /healthz, GET /readyz,
+            Routes: GET /oauth/authorize (start an install), GET /oauth/callback, GET /healthz, GET /readyz, GET /metrics,
             POST /webhooks/linear, and under /v1 (Authorization: Bearer API_KEY):
             GET /installations, GET /installations/{org}, GET /installations/{org}/access-token,
             POST /installations/{org}/refresh, DELETE /installations/{org}.
@@ -82,11 +84,14 @@ struct ServeCommand: AsyncParsableCommand {
             clientConfiguration.redirectURI = "http://\(host):\(listenPort)/oauth/callback"
         }
         let client = LinearClient(configuration: clientConfiguration)
-        let managerConfiguration = try linear.managerConfiguration()
+        var managerConfiguration = try linear.managerConfiguration()
+        let registry = PrometheusCollectorRegistry()
+        managerConfiguration.metricsFactory = PrometheusMetricsFactory(registry: registry)
         var configuration = LinearOAuthServerConfiguration(apiKeys: keys, webhookSecret: Secret(webhookSecret))
         configuration.installURL = setting(installURL, "LINEAR_OAUTH_INSTALL_URL")
             ?? clientConfiguration.redirectURI.map { $0.replacingOccurrences(of: "/oauth/callback", with: "/oauth/authorize") }
         configuration.successURL = setting(successURL, "LINEAR_OAUTH_SUCCESS_URL")
+        configuration.prometheus = registry
         if let scopes = setting(scopes, "LINEAR_OAUTH_SCOPES") {
             configuration.scopes = scopes.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         }

@@ -5,6 +5,7 @@ import LinearEmulator
 import LinearOAuth
 import LinearOAuthServer
 import LinearOAuthTestSupport
+import Prometheus
 import Testing
 
 private let apiKey = "key-\(UUID().uuidString)"
@@ -13,7 +14,8 @@ private let webhookSecret = "whsec-\(UUID().uuidString)"
 /// Runs the service's routes on a free port with a manager over the fixture's store, whose
 /// redirect URI is this server's callback (registered with the emulator).
 private func withServer(
-    _ fixture: ManagerFixture, configure: (inout LinearOAuthServerConfiguration) -> Void = { _ in },
+    _ fixture: ManagerFixture, prometheus: PrometheusCollectorRegistry? = nil,
+    configure: (inout LinearOAuthServerConfiguration) -> Void = { _ in },
     _ body: (String, TokenManager) async throws -> Void
 ) async throws {
     let port = try freePort()
@@ -25,9 +27,11 @@ private func withServer(
     linear.redirectURI = callback
     var managerConfiguration = TokenManager.Configuration()
     managerConfiguration.initialBackoff = .milliseconds(20)
+    managerConfiguration.metricsFactory = prometheus.map { PrometheusMetricsFactory(registry: $0) }
     let manager = TokenManager(vault: fixture.vault, linear: LinearClient(configuration: linear), configuration: managerConfiguration)
     var configuration = LinearOAuthServerConfiguration(apiKeys: [Secret("other-key"), Secret(apiKey)], webhookSecret: Secret(webhookSecret))
     configuration.installURL = "http://127.0.0.1:8080/oauth/authorize"
+    configuration.prometheus = prometheus
     configure(&configuration)
     let (stream, continuation) = AsyncStream<Int>.makeStream()
     let app = Application(
@@ -65,6 +69,34 @@ struct ServerTests {
             try await withServer(fixture) { url, _ async throws in
                 #expect(try await RawHTTP.request(.GET, url + "/healthz").json["status"] as? String == "ok")
                 #expect(try await RawHTTP.request(.GET, url + "/readyz").status == 200)
+            }
+        }
+    }
+
+    @Test("GET /metrics: refreshes by outcome, refresh latency, cache hits and misses, installations by status, webhooks, HTTP requests")
+    func metrics() async throws {
+        try await withManagerFixture(.sqlite) { fixture in
+            try await fixture.install("org-acme")
+            let registry = PrometheusCollectorRegistry()
+            try await withServer(fixture, prometheus: registry) { url, _ async throws in
+                for _ in 0..<2 { _ = try await RawHTTP.request(.GET, url + "/v1/installations/org-acme/access-token", headers: auth) }
+                _ = try await RawHTTP.request(.GET, url + "/v1/installations/org-none/access-token", headers: auth)
+                _ = try await signedWebhook(url, revokedPayload("org-x"), secret: "wrong")
+                let text = try await RawHTTP.request(.GET, url + "/metrics").text
+                for line in [
+                    #"linear_oauth_refreshes_total{outcome="success"} 1"#,
+                    #"linear_oauth_token_cache_hits_total 1"#,
+                    #"linear_oauth_token_cache_misses_total 2"#,
+                    #"linear_oauth_installations{status="active"} 1"#,
+                    #"linear_oauth_installations{status="reauthorization_required"} 0"#,
+                    #"linear_oauth_webhooks_total{outcome="refused_401"} 1"#,
+                    #"linear_oauth_http_requests_total{route="/v1/installations/{organization}/access-token",method="GET",status="200"} 2"#,
+                    #"linear_oauth_http_requests_total{route="/v1/installations/{organization}/access-token",method="GET",status="404"} 1"#,
+                ] {
+                    #expect(text.contains(line), "\(line)")
+                }
+                #expect(text.contains("linear_oauth_refresh_duration_seconds_bucket"))
+                #expect(!text.contains("lin_oauth_") && !text.contains(apiKey))
             }
         }
     }
