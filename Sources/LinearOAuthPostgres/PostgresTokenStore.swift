@@ -238,10 +238,14 @@ public final class PostgresTokenStore: TokenStore {
 
     public func delete(organizationID: String) async throws -> Bool {
         try await run(organizationID: nil) {
-            !(try await self.client.query(
+            let deleted = !(try await self.client.query(
                 "DELETE FROM linear_tokens WHERE organization_id = \(organizationID) RETURNING organization_id",
                 logger: self.logger
             ).collect().isEmpty)
+            if deleted {
+                try await self.client.query("SELECT pg_notify(\(Self.changesChannel), \(organizationID))", logger: self.logger)
+            }
+            return deleted
         }
     }
 
@@ -303,6 +307,8 @@ public final class PostgresTokenStore: TokenStore {
             do {
                 try await connection.query(
                     "DELETE FROM linear_tokens WHERE organization_id = \(organizationID)", logger: store.logger)
+                try await connection.query(
+                    "SELECT pg_notify(\(PostgresTokenStore.changesChannel), \(organizationID))", logger: store.logger)
             } catch {
                 throw PostgresTokenStore.mapError(error, organizationID: organizationID)
             }
@@ -489,6 +495,18 @@ public final class PostgresTokenStore: TokenStore {
                 refresh_failures = excluded.refresh_failures, updated_at = excluded.updated_at
             """,
             logger: logger)
+        try await connection.query("SELECT pg_notify(\(Self.changesChannel), \(m.organizationID))", logger: logger)
+    }
+
+    /// The LISTEN/NOTIFY channel that carries the ids of organizations whose tokens changed.
+    static let changesChannel = "linear_oauth_token_changes"
+
+    public func watchChanges(_ onChange: @escaping @Sendable (String) -> Void) async throws {
+        try await client.withConnection { connection in
+            try await connection.listen(on: Self.changesChannel) { notifications in
+                for try await notification in notifications { onChange(notification.payload) }
+            }
+        }
     }
 
     static func decodeSealed(_ row: PostgresRow) throws -> SealedInstallation {

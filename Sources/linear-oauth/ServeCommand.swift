@@ -117,7 +117,7 @@ struct ServeCommand: AsyncParsableCommand {
                 },
                 logger: logger)
             let group = ServiceGroup(configuration: .init(
-                services: [app, TokenRefresher(manager: manager)],
+                services: [app, TokenRefresher(manager: manager), TokenChangeListener(manager: manager)],
                 gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
             try await group.run()
         }

@@ -5,6 +5,7 @@ import LinearEmulator
 import LinearOAuth
 import LinearOAuthServer
 import LinearOAuthTestSupport
+import MetricsTestKit
 import Prometheus
 import Testing
 
@@ -219,6 +220,43 @@ struct ServerTests {
                 #expect(accepted.status == 200 && accepted.json["status"] as? String == "deleted")
                 #expect(try await fixture.test.store.load(organizationID: "org-acme") == nil)
             }
+        }
+    }
+}
+
+@Suite("Several instances on one PostgreSQL")
+struct SeveralInstancesTests {
+    @Test("a revoke on one instance stops the other from serving the token (LISTEN/NOTIFY)")
+    func revokeEvictsOtherInstances() async throws {
+        try await withManagerFixture(.postgres) { fixture in
+            try await fixture.install("org-acme", expiresIn: 3_600)
+            let metrics = TestMetrics()
+            var configuration = TokenManager.Configuration()
+            configuration.metricsFactory = metrics
+            let other = TokenManager(
+                vault: TokenVault(store: try await fixture.test.openAnother(), keyRing: fixture.vault.keyRing),
+                linear: fixture.linear, configuration: configuration)
+            let listener = Task { try await TokenChangeListener(manager: other).run() }
+            defer { listener.cancel() }
+            @Sendable func misses() throws -> Int64 { try metrics.expectCounter("linear_oauth_token_cache_misses_total").totalValue }
+            _ = try await other.accessToken(for: "org-acme")
+            // Once the listener is subscribed, a change made elsewhere empties the other's cache (a miss).
+            try await waitUntil(timeout: .seconds(30), "the other instance to hear a change") {
+                try await fixture.vault.save(try #require(try await fixture.vault.load(organizationID: "org-acme")))
+                _ = try await other.accessToken(for: "org-acme")
+                return try misses() > 1
+            }
+            _ = try await fixture.manager().revoke(for: "org-acme")
+            try await waitUntil(timeout: .seconds(30), "the other instance to stop serving the revoked token") {
+                do {
+                    _ = try await other.accessToken(for: "org-acme")
+                    return false
+                } catch TokenManagerError.notInstalled {
+                    return true
+                }
+            }
+            listener.cancel()
+            try await other.vault.store.close()
         }
     }
 }

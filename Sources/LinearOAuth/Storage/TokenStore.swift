@@ -77,11 +77,19 @@ public protocol TokenStore: Sendable {
     /// Takes (deletes and returns) an install's state: each state can be taken once, by any instance.
     func takeAuthorizationState(_ state: String) async throws -> (sealedVerifier: [UInt8], expiresAt: Date)?
 
+    /// Calls `onChange` with the organization id whenever any process changes or deletes an
+    /// organization's tokens, until the task is cancelled: how instances evict each other's caches.
+    /// Stores without a notification channel return at once (SQLite: one machine, one process
+    /// serving, and caches end at the refresh margin).
+    func watchChanges(_ onChange: @escaping @Sendable (String) -> Void) async throws
+
     /// Releases connections. The store cannot be used afterwards.
     func close() async throws
 }
 
 extension TokenStore {
+    public func watchChanges(_ onChange: @escaping @Sendable (String) -> Void) async throws {}
+
     /// Inserts or replaces one row by organization.
     public func save(_ installation: SealedInstallation) async throws {
         try await save([installation])
