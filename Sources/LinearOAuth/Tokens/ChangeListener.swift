@@ -20,7 +20,10 @@ public struct TokenChangeListener: Service {
                 try await cancelWhenGracefulShutdown {
                     try await manager.vault.store.watchChanges { organizationID in manager.evict(organizationID) }
                 }
-                return  // the store has no change channel, or we are shutting down
+                // The store has no change channel (or we are shutting down): stay until shutdown, as
+                // a service that returns early would stop its whole group.
+                try? await gracefulShutdown()
+                return
             } catch {
                 if Task.isCancelled || Task.isShuttingDownGracefully { return }
                 logger.warning("lost the change notifications; listening again", metadata: ["error": .string("\(error)")])
