@@ -361,6 +361,39 @@ struct ServeCommandTests {
     }
 }
 
+@Suite("linear-oauth serve: graceful shutdown")
+struct GracefulShutdownTests {
+    @Test("SIGTERM with a refresh in flight: the request finishes, the rotated tokens are stored, the process exits 0")
+    func shutdownWithRefreshInFlight() async throws {
+        try await withManagerFixture(.sqlite) { fixture in
+            var environment = fixture.environment
+            environment["LINEAR_OAUTH_API_KEYS"] = apiKey
+            environment["LINEAR_WEBHOOK_SECRET"] = webhookSecret
+            let original = try await fixture.install("org-acme")
+            let child = try ChildProcess(BuiltProducts.url("linear-oauth"), ["serve", "--port", "0"], environment: environment)
+            defer { child.kill() }
+            let line = try await child.waitForLine(startingWith: "linear-oauth listening on ")
+            let url = String(line.dropFirst("linear-oauth listening on ".count))
+            var settings = await fixture.emulator.settings()
+            settings.latencyMilliseconds = 1_500
+            await fixture.emulator.configure(settings)
+            let request = Task {
+                try await RawHTTP.request(.GET, url + "/v1/installations/org-acme/access-token", headers: [("Authorization", "Bearer \(apiKey)")])
+            }
+            try await waitUntil(timeout: .seconds(30), "the refresh to reach the emulator") {
+                await fixture.emulator.tokenCallsArrived() >= 1
+            }
+            kill(child.pid, SIGTERM)
+            let answer = try await request.value
+            #expect(answer.status == 200)
+            #expect(try await child.waitForExit() == 0)
+            let stored = try #require(try await fixture.vault.load(organizationID: "org-acme"))
+            #expect(stored.refreshToken.value != original.refreshToken && stored.status == .active)
+            #expect(answer.json["access_token"] as? String == stored.accessToken.value)
+        }
+    }
+}
+
 @Suite("linear-oauth serve --emulator")
 struct ServeEmulatorTests {
     @Test("one command: a newcomer approves on the emulator's consent page and sees the workspace in installations list")
