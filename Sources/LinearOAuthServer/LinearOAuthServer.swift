@@ -72,6 +72,10 @@ public struct LinearOAuthServer: Sendable {
             }
         }
         router.get("/healthz") { _, _ in Self.json(.ok, ["status": "ok"]) }
+        router.get("/openapi.json") { _, _ in
+            Response(status: .ok, headers: [.contentType: "application/json; charset=utf-8"],
+                     body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.json)))
+        }
         router.get("/readyz") { _, _ in
             do {
                 _ = try await manager.vault.store.load(organizationID: "")

@@ -431,3 +431,38 @@ struct ServeEmulatorTests {
         #expect(list.status == 0 && list.stdout.contains("org-acme") && list.stdout.contains("app-user-acme"))
     }
 }
+
+@Suite("The OpenAPI document")
+struct OpenAPITests {
+    @Test("/openapi.json is valid JSON and lists exactly the router's routes, with the API key on every /v1 operation")
+    func matchesRoutes() async throws {
+        try await withManagerFixture(.sqlite) { fixture in
+            let server = LinearOAuthServer(
+                manager: fixture.manager(),
+                configuration: {
+                    var c = LinearOAuthServerConfiguration(apiKeys: [Secret(apiKey)], webhookSecret: Secret(webhookSecret))
+                    c.prometheus = PrometheusCollectorRegistry()
+                    return c
+                }())
+            let routes = Set(server.router().routes.map { "\($0.method.rawValue) \($0.path)" })
+            let document = try #require(try JSONSerialization.jsonObject(with: Data(OpenAPIDocument.json.utf8)) as? [String: Any])
+            #expect(document["openapi"] as? String == "3.1.0")
+            let paths = try #require(document["paths"] as? [String: [String: Any]])
+            var documented: Set<String> = []
+            for (path, item) in paths {
+                for method in ["get", "post", "put", "patch", "delete"] {
+                    guard let operation = item[method] as? [String: Any] else { continue }
+                    documented.insert("\(method.uppercased()) \(path)")
+                    if path.hasPrefix("/v1/") {
+                        #expect((operation["security"] as? [[String: Any]])?.first?["apiKey"] != nil, "\(method) \(path)")
+                    }
+                }
+            }
+            #expect(documented == routes, "documented only: \(documented.subtracting(routes)); routed only: \(routes.subtracting(documented))")
+            try await withServer(fixture) { url, _ async throws in
+                let served = try await RawHTTP.request(.GET, url + "/openapi.json")
+                #expect(served.status == 200 && served.text == OpenAPIDocument.json)
+            }
+        }
+    }
+}

@@ -1,0 +1,157 @@
+/// The OpenAPI 3.1 description of the service, served at `GET /openapi.json`. A test checks it
+/// against the router's real routes, so the two cannot drift apart.
+public enum OpenAPIDocument {
+    public static let json = #"""
+    {
+      "openapi": "3.1.0",
+      "info": {
+        "title": "LinearOAuth",
+        "version": "1.0.0",
+        "description": "Valid Linear access tokens for apps in any language, the install flow, and Linear's uninstall webhook. Never returns a refresh token."
+      },
+      "servers": [{ "url": "http://127.0.0.1:8080" }],
+      "components": {
+        "securitySchemes": {
+          "apiKey": { "type": "http", "scheme": "bearer", "description": "One of LINEAR_OAUTH_API_KEYS." }
+        },
+        "parameters": {
+          "organization": { "name": "organization", "in": "path", "required": true, "schema": { "type": "string" }, "description": "The Linear organization id." }
+        },
+        "schemas": {
+          "Installation": {
+            "type": "object",
+            "required": ["organization_id", "app_user_id", "expires_at", "scopes", "status", "key_id", "refresh_failures", "created_at", "updated_at"],
+            "properties": {
+              "organization_id": { "type": "string" },
+              "app_user_id": { "type": "string" },
+              "expires_at": { "type": "string", "format": "date-time" },
+              "scopes": { "type": "array", "items": { "type": "string" } },
+              "status": { "type": "string", "enum": ["active", "reauthorization_required"] },
+              "key_id": { "type": "string" },
+              "last_refresh_at": { "type": "string", "format": "date-time" },
+              "last_error": { "type": "string" },
+              "refresh_failures": { "type": "integer" },
+              "created_at": { "type": "string", "format": "date-time" },
+              "updated_at": { "type": "string", "format": "date-time" }
+            }
+          },
+          "AccessToken": {
+            "type": "object",
+            "required": ["access_token", "expires_at", "app_user_id", "organization_id"],
+            "properties": {
+              "access_token": { "type": "string" },
+              "expires_at": { "type": "string", "format": "date-time" },
+              "app_user_id": { "type": "string" },
+              "organization_id": { "type": "string" }
+            }
+          },
+          "Error": {
+            "type": "object",
+            "required": ["error", "message"],
+            "properties": {
+              "error": { "type": "string", "enum": ["unauthorized", "not_installed", "reauthorization_required", "unavailable", "configuration_error"] },
+              "message": { "type": "string" },
+              "install_url": { "type": "string", "description": "With reauthorization_required: where an admin installs the app again." }
+            }
+          }
+        },
+        "responses": {
+          "Unauthorized": { "description": "No or a wrong API key.", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } },
+          "NotInstalled": { "description": "The organization is not installed.", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } },
+          "ReauthorizationRequired": { "description": "Linear refused the refresh token: install the app again.", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } },
+          "Unavailable": {
+            "description": "Linear or the database cannot answer now; try again after Retry-After seconds.",
+            "headers": { "Retry-After": { "schema": { "type": "integer" } } },
+            "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } }
+          }
+        }
+      },
+      "paths": {
+        "/healthz": { "get": { "summary": "The process is up.", "responses": { "200": { "description": "OK" } } } },
+        "/readyz": { "get": { "summary": "The database answers.", "responses": { "200": { "description": "Ready" }, "503": { "description": "The database is not reachable" } } } },
+        "/metrics": { "get": { "summary": "Prometheus metrics.", "responses": { "200": { "description": "Prometheus text format", "content": { "text/plain": {} } } } } },
+        "/openapi.json": { "get": { "summary": "This document.", "responses": { "200": { "description": "OpenAPI 3.1" } } } },
+        "/oauth/authorize": { "get": { "summary": "Start an install: redirects to Linear's consent page (actor=app, state, PKCE S256).", "responses": { "302": { "description": "To Linear" } } } },
+        "/oauth/callback": {
+          "get": {
+            "summary": "Linear's redirect back: stores the workspace's tokens.",
+            "parameters": [
+              { "name": "code", "in": "query", "schema": { "type": "string" } },
+              { "name": "state", "in": "query", "schema": { "type": "string" } },
+              { "name": "error", "in": "query", "schema": { "type": "string" } }
+            ],
+            "responses": { "200": { "description": "Installed (or cancelled) page" }, "302": { "description": "To LINEAR_OAUTH_SUCCESS_URL" }, "400": { "description": "Missing, unknown, expired or reused state" }, "502": { "description": "Linear refused the install" } }
+          }
+        },
+        "/webhooks/linear": {
+          "post": {
+            "summary": "Linear's webhooks; OAuthApp/revoked deletes the organization's tokens.",
+            "parameters": [{ "name": "linear-signature", "in": "header", "required": true, "schema": { "type": "string" }, "description": "Hex HMAC-SHA256 of the raw body with LINEAR_WEBHOOK_SECRET." }],
+            "requestBody": { "required": true, "content": { "application/json": { "schema": { "type": "object" } } } },
+            "responses": { "200": { "description": "Handled or ignored" }, "400": { "description": "Stale or missing timestamp, or a bad body" }, "401": { "description": "Bad or missing signature" } }
+          }
+        },
+        "/v1/installations": {
+          "get": {
+            "summary": "Every installation's metadata (never tokens).",
+            "security": [{ "apiKey": [] }],
+            "responses": {
+              "200": { "description": "Installations", "content": { "application/json": { "schema": { "type": "array", "items": { "$ref": "#/components/schemas/Installation" } } } } },
+              "401": { "$ref": "#/components/responses/Unauthorized" }
+            }
+          }
+        },
+        "/v1/installations/{organization}": {
+          "parameters": [{ "$ref": "#/components/parameters/organization" }],
+          "get": {
+            "summary": "One installation's metadata.",
+            "security": [{ "apiKey": [] }],
+            "responses": {
+              "200": { "description": "The installation", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Installation" } } } },
+              "401": { "$ref": "#/components/responses/Unauthorized" },
+              "404": { "$ref": "#/components/responses/NotInstalled" }
+            }
+          },
+          "delete": {
+            "summary": "Revoke the tokens at Linear and delete them.",
+            "security": [{ "apiKey": [] }],
+            "responses": {
+              "204": { "description": "Revoked" },
+              "401": { "$ref": "#/components/responses/Unauthorized" },
+              "404": { "$ref": "#/components/responses/NotInstalled" },
+              "503": { "$ref": "#/components/responses/Unavailable" }
+            }
+          }
+        },
+        "/v1/installations/{organization}/access-token": {
+          "parameters": [{ "$ref": "#/components/parameters/organization" }],
+          "get": {
+            "summary": "A valid access token, refreshed first if due.",
+            "security": [{ "apiKey": [] }],
+            "responses": {
+              "200": { "description": "The token", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/AccessToken" } } } },
+              "401": { "$ref": "#/components/responses/Unauthorized" },
+              "404": { "$ref": "#/components/responses/NotInstalled" },
+              "409": { "$ref": "#/components/responses/ReauthorizationRequired" },
+              "503": { "$ref": "#/components/responses/Unavailable" }
+            }
+          }
+        },
+        "/v1/installations/{organization}/refresh": {
+          "parameters": [{ "$ref": "#/components/parameters/organization" }],
+          "post": {
+            "summary": "Refresh now, whatever the expiry.",
+            "security": [{ "apiKey": [] }],
+            "responses": {
+              "200": { "description": "The new token", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/AccessToken" } } } },
+              "401": { "$ref": "#/components/responses/Unauthorized" },
+              "404": { "$ref": "#/components/responses/NotInstalled" },
+              "409": { "$ref": "#/components/responses/ReauthorizationRequired" },
+              "503": { "$ref": "#/components/responses/Unavailable" }
+            }
+          }
+        }
+      }
+    }
+    """#
+}
