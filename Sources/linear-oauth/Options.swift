@@ -70,8 +70,10 @@ struct KeyOptions: ParsableArguments {
 
 extension StoreOptions {
     /// Opens the store, runs `body`, and closes the store whatever happens.
-    func withStore<Result>(_ body: (any TokenStore) async throws -> Result) async throws -> Result {
-        let store = try await openStore()
+    func withStore<Result>(
+        environment: [String: String] = ProcessInfo.processInfo.environment, _ body: (any TokenStore) async throws -> Result
+    ) async throws -> Result {
+        let store = try await openStore(environment: environment)
         do {
             let result = try await body(store)
             try await store.close()
@@ -84,8 +86,11 @@ extension StoreOptions {
 
     /// Opens the store behind a vault with the configured keys (keys are checked first, so a
     /// missing key never touches the database).
-    func withVault<Result>(_ keys: KeyOptions, _ body: (TokenVault) async throws -> Result) async throws -> Result {
-        let keyRing = try keys.keyRing()
-        return try await withStore { store in try await body(TokenVault(store: store, keyRing: keyRing)) }
+    func withVault<Result>(
+        _ keys: KeyOptions, environment: [String: String] = ProcessInfo.processInfo.environment,
+        _ body: (TokenVault) async throws -> Result
+    ) async throws -> Result {
+        let keyRing = try keys.keyRing(environment: environment)
+        return try await withStore(environment: environment) { store in try await body(TokenVault(store: store, keyRing: keyRing)) }
     }
 }

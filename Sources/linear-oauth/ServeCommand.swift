@@ -30,6 +30,7 @@ struct ServeCommand: AsyncParsableCommand {
     @OptionGroup var store: StoreOptions
     @OptionGroup var keys: KeyOptions
     @OptionGroup var linear: LinearOptions
+    @OptionGroup var settings: ServiceSettings
 
     @Option(name: .customLong("api-keys"), help: ArgumentHelp(
         "Comma-separated keys that may call /v1 (Authorization: Bearer KEY). (env: LINEAR_OAUTH_API_KEYS; required)", valueName: "keys"))
@@ -58,7 +59,7 @@ struct ServeCommand: AsyncParsableCommand {
     var emulator = false
 
     func run() async throws {
-        var environment = ProcessInfo.processInfo.environment
+        var environment = try await settings.environment()
         var listenPort = self.port
         var emulatorInstance: LinearEmulator?
         if emulator {
@@ -84,7 +85,7 @@ struct ServeCommand: AsyncParsableCommand {
             clientConfiguration.redirectURI = "http://\(host):\(listenPort)/oauth/callback"
         }
         let client = LinearClient(configuration: clientConfiguration)
-        var managerConfiguration = try linear.managerConfiguration()
+        var managerConfiguration = try linear.managerConfiguration(environment: environment)
         let registry = PrometheusCollectorRegistry()
         managerConfiguration.metricsFactory = PrometheusMetricsFactory(registry: registry)
         var configuration = LinearOAuthServerConfiguration(apiKeys: keys, webhookSecret: Secret(webhookSecret))
@@ -96,13 +97,10 @@ struct ServeCommand: AsyncParsableCommand {
             configuration.scopes = scopes.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         }
         let logger = Logger(label: "linear-oauth.serve")
-        var keyOptions = self.keys
-        if keyOptions.encryptionKeysFile == nil, let file = environment["LINEAR_OAUTH_ENCRYPTION_KEYS_FILE"], emulator {
-            keyOptions.encryptionKeysFile = file
-        }
+        let keyOptions = self.keys
         let port = listenPort
         let emulatorRunning = emulatorInstance != nil
-        try await store.withVault(keyOptions) { vault in
+        try await store.withVault(keyOptions, environment: environment) { vault in
             let manager = TokenManager(vault: vault, linear: client, configuration: managerConfiguration)
             let host = self.host
             let app = Application(

@@ -361,6 +361,42 @@ struct ServeCommandTests {
     }
 }
 
+@Suite("linear-oauth serve: configuration from a .env file and a secrets directory")
+struct ServeConfigurationTests {
+    @Test("the API key from .env and the client secret from the secrets directory; the environment wins over both")
+    func envFileAndSecretsDirectory() async throws {
+        try await withManagerFixture(.sqlite) { fixture in
+            try await fixture.install("org-acme")   // expired: serving it needs the client secret
+            let directory = try TemporaryDirectory()
+            defer { directory.remove() }
+            let secrets = directory.path + "/secrets"
+            try FileManager.default.createDirectory(atPath: secrets, withIntermediateDirectories: true)
+            FileManager.default.createFile(atPath: secrets + "/linear-client-secret", contents: Data((LinearEmulator.defaultClient.secret + "\n").utf8))
+            FileManager.default.createFile(atPath: directory.path + "/.env", contents: Data("""
+                # development settings
+                LINEAR_OAUTH_API_KEYS=\(apiKey)
+                LINEAR_WEBHOOK_SECRET=from-the-env-file
+                LINEAR_CLIENT_SECRET=wrong-the-secrets-directory-wins
+
+                """.utf8))
+            var environment = fixture.environment
+            environment["LINEAR_CLIENT_SECRET"] = nil
+            environment["LINEAR_WEBHOOK_SECRET"] = webhookSecret   // the environment wins over .env
+            let child = try ChildProcess(
+                BuiltProducts.url("linear-oauth"),
+                ["serve", "--port", "0", "--env-file", directory.path + "/.env", "--secrets-dir", secrets], environment: environment)
+            defer { child.kill() }
+            let line = try await child.waitForLine(startingWith: "linear-oauth listening on ")
+            let url = String(line.dropFirst("linear-oauth listening on ".count))
+            let token = try await RawHTTP.request(.GET, url + "/v1/installations/org-acme/access-token", headers: [("Authorization", "Bearer \(apiKey)")])
+            #expect(token.status == 200)
+            #expect(try await signedWebhook(url, revokedPayload("org-none")).status == 200)
+            kill(child.pid, SIGTERM)
+            #expect(try await child.waitForExit() == 0)
+        }
+    }
+}
+
 @Suite("linear-oauth serve: graceful shutdown")
 struct GracefulShutdownTests {
     @Test("SIGTERM with a refresh in flight: the request finishes, the rotated tokens are stored, the process exits 0")
