@@ -15,7 +15,7 @@ private let webhookSecret = "whsec-\(UUID().uuidString)"
 /// Runs the service's routes on a free port with a manager over the fixture's store, whose
 /// redirect URI is this server's callback (registered with the emulator).
 private func withServer(
-    _ fixture: ManagerFixture, prometheus: PrometheusCollectorRegistry? = nil,
+    _ fixture: ManagerFixture, prometheus: PrometheusCollectorRegistry? = nil, redirectURI: String? = nil,
     configure: (inout LinearOAuthServerConfiguration) -> Void = { _ in },
     _ body: (String, TokenManager) async throws -> Void
 ) async throws {
@@ -25,7 +25,8 @@ private func withServer(
     client.redirectURIs.append(callback)
     await fixture.emulator.add(client)
     var linear = fixture.linear.configuration
-    linear.redirectURI = callback
+    // Instances behind one load balancer share one public redirect URI.
+    linear.redirectURI = redirectURI ?? callback
     var managerConfiguration = TokenManager.Configuration()
     managerConfiguration.initialBackoff = .milliseconds(20)
     managerConfiguration.metricsFactory = prometheus.map { PrometheusMetricsFactory(registry: $0) }
@@ -302,6 +303,26 @@ struct InstallFlowTests {
                 let reinstalled = try #require(try await fixture.vault.load(organizationID: "org-acme"))
                 #expect(reinstalled.status == .active && reinstalled.lastError == nil && reinstalled.accessToken != stored.accessToken)
             }
+        }
+    }
+
+    @Test("the callback may land on another instance (the state is in the database); LINEAR_OAUTH_SUCCESS_URL gets the admin")
+    func callbackOnAnotherInstance() async throws {
+        var settings = EmulatorSettings()
+        settings.autoApprove = true
+        try await withManagerFixture(.postgres, settings: settings) { fixture in
+            try await withServer(fixture) { first, _ async throws in
+                let start = try await RawHTTP.request(.GET, first + "/oauth/authorize")
+                let consent = try await RawHTTP.request(.GET, try #require(start.header("location")))
+                let callback = try #require(consent.header("location"))
+                let query = try #require(callback.split(separator: "?", maxSplits: 1).last.map(String.init))
+                try await withServer(fixture, redirectURI: first + "/oauth/callback", configure: { $0.successURL = "https://app.example/installed" }) {
+                    second, _ async throws in
+                    let landed = try await RawHTTP.request(.GET, second + "/oauth/callback?" + query)
+                    #expect(landed.status == 302 && landed.header("location") == "https://app.example/installed")
+                }
+            }
+            #expect(try await fixture.vault.load(organizationID: "org-acme")?.appUserID == "app-user-acme")
         }
     }
 
