@@ -50,7 +50,7 @@ final class ServiceSetup: @unchecked Sendable {
         serviceURL = try await Self.run(server.router()) + "/v1/installations/org-acme/access-token"
         // The bare route answers a body of the same size as the token answer.
         let sample = try await get(serviceURL)
-        tokenBodySize = sample.count
+        tokenBodySize = sample.readableBytes
         let constant = ByteBuffer(repeating: UInt8(ascii: "x"), count: tokenBodySize)
         let bare = Router()
         bare.get("/bare") { _, _ in Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: constant)) }

@@ -127,10 +127,17 @@ public struct LinearOAuthServer: Sendable {
     private func tokenAnswer(_ organizationID: String, _ get: () async throws(TokenManagerError) -> TokenManager.AccessToken) async -> Response {
         do {
             let token = try await get()
-            return Self.json(.ok, [
-                "access_token": token.token.value, "expires_at": RFC3339.format(token.expiresAt),
-                "app_user_id": token.appUserID, "organization_id": token.organizationID,
-            ])
+            // Written by hand: this is the hot route, and JSONSerialization is slow on Linux.
+            var body = "{\"access_token\":"
+            Self.appendJSONString(token.token.value, to: &body)
+            body += ",\"app_user_id\":"
+            Self.appendJSONString(token.appUserID, to: &body)
+            body += ",\"expires_at\":\"" + RFC3339.format(token.expiresAt) + "\",\"organization_id\":"
+            Self.appendJSONString(token.organizationID, to: &body)
+            body += "}"
+            return Response(
+                status: .ok, headers: [.contentType: "application/json; charset=utf-8", .cacheControl: "no-store"],
+                body: .init(byteBuffer: ByteBuffer(string: body)))
         } catch {
             return Self.error(error, installURL: configuration.installURL)
         }
@@ -211,6 +218,25 @@ public struct LinearOAuthServer: Sendable {
         case .configuration:
             return json(.internalServerError, ["error": "configuration_error", "message": error.description])
         }
+    }
+
+    /// Appends `text` as a JSON string literal.
+    static func appendJSONString(_ text: String, to out: inout String) {
+        out.append("\"")
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out.append("\\\"")
+            case "\\": out.append("\\\\")
+            case "\n": out.append("\\n")
+            case "\r": out.append("\\r")
+            case "\t": out.append("\\t")
+            case _ where scalar.value < 0x20:
+                let hex = String(scalar.value, radix: 16)
+                out.append("\\u" + String(repeating: "0", count: 4 - hex.count) + hex)
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        out.append("\"")
     }
 
     static func hexBytes(_ text: String) -> [UInt8]? {

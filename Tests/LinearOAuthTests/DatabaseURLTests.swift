@@ -1,3 +1,4 @@
+import Foundation
 import LinearOAuth
 import Testing
 
@@ -46,5 +47,19 @@ struct DatabaseURLTests {
         }
         let url = try DatabaseURL(parsing: "postgres://u:hunter2@h:1/db")
         #expect(url.description == "postgres://u:<redacted>@h:1/db?sslmode=prefer")
+    }
+}
+
+@Suite("RFC 3339 times")
+struct RFC3339Tests {
+    @Test("UTC, milliseconds only when present, and a parse round trip")
+    func format() throws {
+        #expect(RFC3339.format(Date(timeIntervalSince1970: 0)) == "1970-01-01T00:00:00Z")
+        #expect(RFC3339.format(Date(timeIntervalSince1970: 1.5)) == "1970-01-01T00:00:01.500Z")
+        #expect(RFC3339.format(Date(timeIntervalSince1970: 59.9996)) == "1970-01-01T00:01:00Z")
+        let date = try #require(RFC3339.parse("2026-11-25T17:02:15.123+02:00"))
+        #expect(RFC3339.format(date) == "2026-11-25T15:02:15.123Z")
+        #expect(RFC3339.parse(RFC3339.format(date)) == date)
+        #expect(RFC3339.parse("yesterday") == nil)
     }
 }

@@ -50,6 +50,13 @@ private func withServer(
 
 private let auth = [("Authorization", "Bearer \(apiKey)")]
 
+/// Starts `linear-oauth serve --port 0 ARGUMENTS` and returns it with the URL it listens on.
+private func startServe(_ arguments: [String] = [], environment: [String: String]) async throws -> (ChildProcess, String) {
+    let child = try ChildProcess(BuiltProducts.url("linear-oauth"), ["serve", "--port", "0"] + arguments, environment: environment)
+    let line = try await child.waitForLine(startingWith: "linear-oauth listening on ")
+    return (child, String(line.dropFirst("linear-oauth listening on ".count)))
+}
+
 private func signedWebhook(_ url: String, _ payload: [String: Any], secret: String = webhookSecret, signature: String? = nil) async throws -> HTTPAnswer {
     let body = try JSONSerialization.data(withJSONObject: payload)
     let computed = HMAC<SHA256>.authenticationCode(for: body, using: SymmetricKey(data: Data(secret.utf8)))
@@ -362,10 +369,8 @@ struct ServeCommandTests {
             environment["LINEAR_OAUTH_API_KEYS"] = apiKey
             environment["LINEAR_WEBHOOK_SECRET"] = webhookSecret
             try await fixture.install("org-acme", expiresIn: 3_600)
-            let child = try ChildProcess(BuiltProducts.url("linear-oauth"), ["serve", "--port", "0"], environment: environment)
+            let (child, url) = try await startServe(environment: environment)
             defer { child.kill() }
-            let line = try await child.waitForLine(startingWith: "linear-oauth listening on ")
-            let url = String(line.dropFirst("linear-oauth listening on ".count))
             #expect(try await RawHTTP.request(.GET, url + "/healthz").status == 200)
             let token = try await RawHTTP.request(.GET, url + "/v1/installations/org-acme/access-token", headers: [("Authorization", "Bearer \(apiKey)")])
             #expect(token.status == 200)
@@ -403,12 +408,9 @@ struct ServeConfigurationTests {
             var environment = fixture.environment
             environment["LINEAR_CLIENT_SECRET"] = nil
             environment["LINEAR_WEBHOOK_SECRET"] = webhookSecret   // the environment wins over .env
-            let child = try ChildProcess(
-                BuiltProducts.url("linear-oauth"),
-                ["serve", "--port", "0", "--env-file", directory.path + "/.env", "--secrets-dir", secrets], environment: environment)
+            let (child, url) = try await startServe(
+                ["--env-file", directory.path + "/.env", "--secrets-dir", secrets], environment: environment)
             defer { child.kill() }
-            let line = try await child.waitForLine(startingWith: "linear-oauth listening on ")
-            let url = String(line.dropFirst("linear-oauth listening on ".count))
             let token = try await RawHTTP.request(.GET, url + "/v1/installations/org-acme/access-token", headers: [("Authorization", "Bearer \(apiKey)")])
             #expect(token.status == 200)
             #expect(try await signedWebhook(url, revokedPayload("org-none")).status == 200)
@@ -427,10 +429,8 @@ struct GracefulShutdownTests {
             environment["LINEAR_OAUTH_API_KEYS"] = apiKey
             environment["LINEAR_WEBHOOK_SECRET"] = webhookSecret
             let original = try await fixture.install("org-acme")
-            let child = try ChildProcess(BuiltProducts.url("linear-oauth"), ["serve", "--port", "0"], environment: environment)
+            let (child, url) = try await startServe(environment: environment)
             defer { child.kill() }
-            let line = try await child.waitForLine(startingWith: "linear-oauth listening on ")
-            let url = String(line.dropFirst("linear-oauth listening on ".count))
             var settings = await fixture.emulator.settings()
             settings.latencyMilliseconds = 1_500
             await fixture.emulator.configure(settings)
