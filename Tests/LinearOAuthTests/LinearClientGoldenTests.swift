@@ -37,7 +37,7 @@ struct LinearClientGoldenTests {
     func refreshWithFormCredentials() async throws {
         try await withCapture { client, server in
             let tokens = try await client.refresh(Secret("lin_refresh_old"))
-            #expect(tokens.accessToken.value == "lin_oauth_new" && tokens.refreshToken?.value == "lin_refresh_new")
+            #expect(tokens.accessToken == Secret("lin_oauth_new") && tokens.refreshToken == Secret("lin_refresh_new"))
             let request = try #require(server.requests.first)
             expectFormPost(request, path: "/oauth/token",
                            body: "grant_type=refresh_token&refresh_token=lin_refresh_old&client_id=client%20id%2F1&client_secret=s3cr%26t%2B%3D")

@@ -59,8 +59,8 @@ struct LinearClientTests {
                 let client = emulatorClient(url, authentication: authentication)
                 let current = try await emulator.mintGrant(organizationID: "org-acme")
                 let refreshed = try await client.refresh(Secret(current.refreshToken!))
-                #expect(refreshed.refreshToken != nil && refreshed.refreshToken?.value != current.refreshToken)
-                #expect(refreshed.accessToken.value != current.accessToken)
+                #expect(refreshed.refreshToken != nil && refreshed.refreshToken != current.refreshToken.map(Secret.init))
+                #expect(refreshed.accessToken != Secret(current.accessToken))
                 #expect(refreshed.scopes == ["read", "write"])
             }
             _ = grant

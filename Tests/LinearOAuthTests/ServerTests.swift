@@ -139,14 +139,14 @@ struct ServerTests {
                 let token = try await RawHTTP.request(.GET, url + "/v1/installations/org-acme/access-token", headers: auth)
                 #expect(token.status == 200)
                 let stored = try #require(try await fixture.vault.load(organizationID: "org-acme"))
-                #expect(token.json["access_token"] as? String == stored.accessToken.value)
+                #expect((token.json["access_token"] as? String).map(Secret.init) == stored.accessToken)
                 #expect(token.json["organization_id"] as? String == "org-acme")
                 #expect(token.json["app_user_id"] as? String == "app-user-org-acme")
                 #expect((token.json["expires_at"] as? String).flatMap(RFC3339.parse).map { $0 > Date() } == true)
                 #expect(token.header("cache-control") == "no-store")
 
                 let refreshed = try await RawHTTP.request(.POST, url + "/v1/installations/org-acme/refresh", headers: auth)
-                #expect(refreshed.status == 200 && refreshed.json["access_token"] as? String != stored.accessToken.value)
+                #expect(refreshed.status == 200 && (refreshed.json["access_token"] as? String).map(Secret.init) != stored.accessToken)
 
                 let missing = try await RawHTTP.request(.GET, url + "/v1/installations/org-none/access-token", headers: auth)
                 #expect(missing.status == 404 && missing.json["error"] as? String == "not_installed")
@@ -445,8 +445,8 @@ struct GracefulShutdownTests {
             #expect(answer.status == 200)
             #expect(try await child.waitForExit() == 0)
             let stored = try #require(try await fixture.vault.load(organizationID: "org-acme"))
-            #expect(stored.refreshToken.value != original.refreshToken && stored.status == .active)
-            #expect(answer.json["access_token"] as? String == stored.accessToken.value)
+            #expect(stored.refreshToken != original.refreshToken.map(Secret.init) && stored.status == .active)
+            #expect((answer.json["access_token"] as? String).map(Secret.init) == stored.accessToken)
         }
     }
 }

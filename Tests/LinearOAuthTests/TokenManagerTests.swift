@@ -66,12 +66,12 @@ struct TokenManagerTests {
             let events = Mutex<[TokenEvent]>([])
             let manager = fixture.manager { $0.onEvent = { event in events.withLock { $0.append(event) } } }
             let token = try await manager.accessToken(for: "org-acme")
-            #expect(token.token.value != original.accessToken)
+            #expect(token.token != Secret(original.accessToken))
             #expect(token.expiresAt > Date().addingTimeInterval(86_000))
             #expect(token.appUserID == "app-user-org-acme")
             let stored = try #require(try await fixture.vault.load(organizationID: "org-acme"))
             #expect(stored.accessToken == token.token)
-            #expect(stored.refreshToken.value != original.refreshToken)
+            #expect(stored.refreshToken != original.refreshToken.map(Secret.init))
             #expect(stored.status == .active && stored.lastRefreshAt != nil && stored.refreshFailures == 0)
             // The stored refresh token is the live one: Linear accepts it.
             _ = try await fixture.linear.refresh(stored.refreshToken)
@@ -178,7 +178,7 @@ struct TokenManagerTests {
             #expect(next.status == 0, "\(next.stderr)")
             let stored = try #require(try await fixture.vault.load(organizationID: "org-acme"))
             #expect(stored.status == .active)
-            #expect(next.stdout == stored.accessToken.value + "\n")
+            #expect(Secret(next.stdout) == Secret(stored.accessToken.value + "\n"))
         }
     }
 
@@ -227,11 +227,11 @@ struct TokenManagerTests {
             let grant = try await fixture.install(expiresIn: 120)
             let manager = fixture.manager { $0.initialBackoff = .seconds(60) }
             await fixture.emulator.failNextTokenCalls(1, status: 503)
-            #expect(try await manager.accessToken(for: "org-acme").token.value == grant.accessToken)
+            #expect(try await manager.accessToken(for: "org-acme").token == Secret(grant.accessToken))
             let stored = try #require(try await fixture.test.store.load(organizationID: "org-acme"))
             #expect(stored.status == .active && stored.lastError == "server_error" && stored.refreshFailures == 1)
             // Backing off: the next call does not hammer Linear.
-            #expect(try await manager.accessToken(for: "org-acme").token.value == grant.accessToken)
+            #expect(try await manager.accessToken(for: "org-acme").token == Secret(grant.accessToken))
             #expect(await fixture.refreshCalls().count == 1)
 
             // Expired: the call retries (after 429 with Retry-After 0, twice) and then succeeds.
@@ -264,7 +264,7 @@ struct TokenManagerTests {
                 #expect(organizationID == "org-acme")
             }
             let kept = try #require(try await fixture.vault.load(organizationID: "org-acme"))
-            #expect(kept.refreshToken.value == third.refreshToken! && kept.status == .active)
+            #expect(kept.refreshToken == Secret(third.refreshToken!) && kept.status == .active)
         }
     }
 
@@ -279,7 +279,7 @@ struct TokenManagerTests {
             }
             await fixture.emulator.failNextTokenCalls(10, status: 503)
             for _ in 0..<6 {
-                #expect(try await manager.accessToken(for: "org-acme").token.value == grant.accessToken)
+                #expect(try await manager.accessToken(for: "org-acme").token == Secret(grant.accessToken))
             }
             #expect(await fixture.refreshCalls().count == 2)
             #expect(try await fixture.test.store.load(organizationID: "org-acme")?.refreshFailures == 2)
@@ -329,7 +329,7 @@ struct TokenManagerTests {
                 for try await value in group where value != nil { forced = value }
                 return forced
             }
-            #expect(forced != nil && forced != grant.accessToken)
+            #expect(forced != nil && forced.map(Secret.init) != Secret(grant.accessToken))
             #expect(await fixture.refreshCalls().count == 1)
         }
     }
