@@ -18,7 +18,7 @@ extension LinearOAuthServer {
         let keyRing = manager.vault.keyRing
         let sealed = try keyRing.seal(pkce.verifier, organizationID: Self.stateName(state), column: .codeVerifier)
         try await manager.vault.store.saveAuthorizationState(
-            state, sealedVerifier: sealed, expiresAt: Date().addingTimeInterval(configuration.stateLifetime.timeIntervalValue))
+            state, sealedVerifier: sealed, expiresAt: Date().addingTimeInterval(configuration.stateLifetime.timeInterval))
         do {
             let url = try manager.linear.authorizationURL(state: state, pkce: pkce, scopes: configuration.scopes, actor: "app")
             return Response(status: .found, headers: [.location: url, .cacheControl: "no-store"])
@@ -105,11 +105,5 @@ extension LinearOAuthServer {
         return Response(
             status: status, headers: [.contentType: "text/html; charset=utf-8", .cacheControl: "no-store"],
             body: .init(byteBuffer: ByteBuffer(string: html)))
-    }
-}
-
-extension Duration {
-    var timeIntervalValue: TimeInterval {
-        TimeInterval(components.seconds) + TimeInterval(components.attoseconds) / 1e18
     }
 }

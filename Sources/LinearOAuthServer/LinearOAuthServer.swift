@@ -168,7 +168,7 @@ public struct LinearOAuthServer: Sendable {
         guard let timestamp else {
             return Self.json(.badRequest, ["error": "missing_timestamp", "message": "the webhook has no webhookTimestamp"])
         }
-        guard abs(Date().timeIntervalSince1970 - timestamp / 1000) <= configuration.webhookTolerance.timeIntervalValue else {
+        guard abs(Date().timeIntervalSince1970 - timestamp / 1000) <= configuration.webhookTolerance.timeInterval else {
             return Self.json(.badRequest, ["error": "stale_timestamp", "message": "the webhook timestamp is too far from now (a replay?)"])
         }
         guard payload["type"] as? String == "OAuthApp", payload["action"] as? String == "revoked" else {

@@ -551,7 +551,8 @@ final class Flight: Sendable {
 }
 
 extension Duration {
-    var timeInterval: TimeInterval {
+    /// The duration in seconds, as Foundation counts time.
+    public var timeInterval: TimeInterval {
         TimeInterval(components.seconds) + TimeInterval(components.attoseconds) / 1e18
     }
 }
