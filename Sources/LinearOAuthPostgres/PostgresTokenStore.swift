@@ -3,6 +3,17 @@ import LinearOAuth
 import Logging
 import NIOSSL
 import PostgresNIO
+import Synchronization
+
+private final class StartedFlag: Sendable {
+    let value = Atomic<Bool>(false)
+}
+
+/// A value handed to a child task that is known to finish before the value's owner returns.
+private struct UncheckedSendable<Value>: @unchecked Sendable {
+    let value: Value
+    init(_ value: Value) { self.value = value }
+}
 
 /// The shared ``TokenStore`` for any number of processes: PostgreSQL through a `PostgresClient`
 /// connection pool. The refresh lock is the organization's row lock (`SELECT ... FOR UPDATE`) under
@@ -12,6 +23,8 @@ public final class PostgresTokenStore: TokenStore {
     public let client: PostgresClient
     /// How long a locking statement waits for another holder's row lock.
     public let lockTimeout: Duration
+    /// How long an operation waits for a pooled connection before it fails as unavailable.
+    public let connectionTimeout: Duration
     private let logger: Logger
     private let runTask: Task<Void, Never>
     /// The URL settings, when the store was made from them (for ``checkConnection()``).
@@ -21,7 +34,7 @@ public final class PostgresTokenStore: TokenStore {
     /// Call ``migrate()`` before use and ``close()`` when done.
     public convenience init(
         settings: DatabaseURL.PostgresSettings, lockTimeout: Duration = .seconds(35), maxConnections: Int = 20,
-        logger: Logger = Logger(label: "linear-oauth.postgres")
+        connectionTimeout: Duration = .seconds(5), logger: Logger = Logger(label: "linear-oauth.postgres")
     ) {
         var configuration = Self.configuration(settings)
         configuration.options.maximumConnections = maxConnections
@@ -31,17 +44,23 @@ public final class PostgresTokenStore: TokenStore {
         backgroundLogger.logLevel = .error
         self.init(
             client: PostgresClient(configuration: configuration, backgroundLogger: backgroundLogger),
-            lockTimeout: lockTimeout, logger: logger, settings: settings)
+            lockTimeout: lockTimeout, connectionTimeout: connectionTimeout, logger: logger, settings: settings)
     }
 
     /// Uses a client you configured; the store runs it until ``close()``.
-    public convenience init(client: PostgresClient, lockTimeout: Duration = .seconds(35), logger: Logger = Logger(label: "linear-oauth.postgres")) {
-        self.init(client: client, lockTimeout: lockTimeout, logger: logger, settings: nil)
+    public convenience init(
+        client: PostgresClient, lockTimeout: Duration = .seconds(35), connectionTimeout: Duration = .seconds(5),
+        logger: Logger = Logger(label: "linear-oauth.postgres")
+    ) {
+        self.init(client: client, lockTimeout: lockTimeout, connectionTimeout: connectionTimeout, logger: logger, settings: nil)
     }
 
-    private init(client: PostgresClient, lockTimeout: Duration, logger: Logger, settings: DatabaseURL.PostgresSettings?) {
+    private init(
+        client: PostgresClient, lockTimeout: Duration, connectionTimeout: Duration, logger: Logger, settings: DatabaseURL.PostgresSettings?
+    ) {
         self.client = client
         self.lockTimeout = lockTimeout
+        self.connectionTimeout = connectionTimeout
         self.logger = logger
         self.settings = settings
         self.runTask = Task { await client.run() }
@@ -229,21 +248,18 @@ public final class PostgresTokenStore: TokenStore {
 
     public func load(organizationID: String) async throws -> SealedInstallation? {
         try await run(organizationID: nil) {
-            try await self.client.query(
-                "SELECT \(unescaped: Self.columns) FROM linear_tokens WHERE organization_id = \(organizationID)",
-                logger: self.logger
-            ).collect().first.map(Self.decodeSealed)
+            try await self.rows(
+                "SELECT \(unescaped: Self.columns) FROM linear_tokens WHERE organization_id = \(organizationID)"
+            ).first.map(Self.decodeSealed)
         }
     }
 
     public func delete(organizationID: String) async throws -> Bool {
         try await run(organizationID: nil) {
-            let deleted = !(try await self.client.query(
-                "DELETE FROM linear_tokens WHERE organization_id = \(organizationID) RETURNING organization_id",
-                logger: self.logger
-            ).collect().isEmpty)
+            let deleted = !(try await self.rows(
+                "DELETE FROM linear_tokens WHERE organization_id = \(organizationID) RETURNING organization_id").isEmpty)
             if deleted {
-                try await self.client.query("SELECT pg_notify(\(Self.changesChannel), \(organizationID))", logger: self.logger)
+                _ = try await self.rows("SELECT pg_notify(\(Self.changesChannel), \(organizationID))")
             }
             return deleted
         }
@@ -251,9 +267,8 @@ public final class PostgresTokenStore: TokenStore {
 
     public func listMetadata() async throws -> [InstallationMetadata] {
         try await run(organizationID: nil) {
-            try await self.client.query(
-                "SELECT \(unescaped: Self.metadataColumns) FROM linear_tokens ORDER BY organization_id", logger: self.logger
-            ).collect().map(Self.decodeMetadata)
+            try await self.rows(
+                "SELECT \(unescaped: Self.metadataColumns) FROM linear_tokens ORDER BY organization_id").map(Self.decodeMetadata)
         }
     }
 
@@ -281,7 +296,7 @@ public final class PostgresTokenStore: TokenStore {
                 """
         }
         return try await run(organizationID: nil) {
-            try await self.client.query(query, logger: self.logger).collect().map(Self.decodeSealed)
+            try await self.rows(query).map(Self.decodeSealed)
         }
     }
 
@@ -357,24 +372,21 @@ public final class PostgresTokenStore: TokenStore {
 
     public func loadAppToken(clientID: String) async throws -> SealedAppToken? {
         try await run(organizationID: nil) {
-            try await self.client.query(
-                "SELECT client_id, access_token, expires_at, scopes, key_id FROM linear_app_tokens WHERE client_id = \(clientID)",
-                logger: self.logger
-            ).collect().first.map(Self.decodeAppToken)
+            try await self.rows(
+                "SELECT client_id, access_token, expires_at, scopes, key_id FROM linear_app_tokens WHERE client_id = \(clientID)").first.map(Self.decodeAppToken)
         }
     }
 
     public func saveAppToken(_ token: SealedAppToken) async throws {
         try await run(organizationID: nil) {
-            try await self.client.query(
+            _ = try await self.rows(
                 """
                 INSERT INTO linear_app_tokens (client_id, access_token, expires_at, scopes, key_id)
                 VALUES (\(token.clientID), \(ByteBuffer(bytes: token.accessToken)), \(token.expiresAt),
                     \(token.scopes.joined(separator: " ")), \(token.keyID))
                 ON CONFLICT (client_id) DO UPDATE SET access_token = excluded.access_token, expires_at = excluded.expires_at,
                     scopes = excluded.scopes, key_id = excluded.key_id, updated_at = now()
-                """,
-                logger: self.logger)
+                """)
         }
     }
 
@@ -411,9 +423,8 @@ public final class PostgresTokenStore: TokenStore {
 
     public func takeAuthorizationState(_ state: String) async throws -> (sealedVerifier: [UInt8], expiresAt: Date)? {
         try await run(organizationID: nil) {
-            try await self.client.query(
-                "DELETE FROM linear_oauth_states WHERE state = \(state) RETURNING code_verifier, expires_at", logger: self.logger
-            ).collect().first.map { row in
+            try await self.rows(
+                "DELETE FROM linear_oauth_states WHERE state = \(state) RETURNING code_verifier, expires_at").first.map { row in
                 let (verifier, expiresAt) = try row.decode((ByteBuffer, Date).self)
                 return (Array(verifier.readableBytesView), expiresAt)
             }
@@ -442,13 +453,53 @@ public final class PostgresTokenStore: TokenStore {
         }
     }
 
+    /// Runs one statement on a pooled connection and collects its rows.
+    private func rows(_ query: PostgresQuery) async throws -> [PostgresRow] {
+        try await withConnection { connection in try await connection.query(query, logger: self.logger).collect() }
+    }
+
+    /// A pooled connection, waited for at most ``connectionTimeout``: while the server is down the
+    /// pool would wait for it forever, and callers should hear "unavailable" instead. Once the body
+    /// runs, it is not timed (a refresh holds its lock while it calls Linear).
+    private func withConnection<Result: Sendable>(_ body: (PostgresConnection) async throws -> Result) async throws -> Result {
+        let timeout = connectionTimeout
+        let client = self.client
+        return try await withoutActuallyEscaping(body) { body in
+            let work = UncheckedSendable(body)
+            let started = StartedFlag()
+            return try await withThrowingTaskGroup(of: Result?.self) { group in
+                group.addTask {
+                    try await client.withConnection { connection in
+                        started.value.store(true, ordering: .relaxed)
+                        return try await work.value(connection)
+                    }
+                }
+                group.addTask {
+                    try await Task.sleep(for: timeout)
+                    return nil
+                }
+                while let next = try await group.next() {
+                    if let result = next {
+                        group.cancelAll()
+                        return result
+                    }
+                    if !started.value.load(ordering: .relaxed) {
+                        group.cancelAll()
+                        throw TokenStoreError.database("no connection to PostgreSQL within \(Self.milliseconds(timeout)) ms; is the server up?")
+                    }
+                }
+                throw CancellationError()
+            }
+        }
+    }
+
     /// Runs `body` in a transaction with the lock timeout set: commits when it returns, rolls back
     /// when it throws.
     private func transaction<Result: Sendable>(
         organizationID: String?, _ body: (PostgresConnection) async throws -> Result
     ) async throws -> Result {
         try await run(organizationID: organizationID) {
-            try await client.withConnection { connection in
+            try await withConnection { connection in
                 try await connection.query("BEGIN", logger: self.logger)
                 do {
                     try await connection.query(

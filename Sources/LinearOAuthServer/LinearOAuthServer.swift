@@ -7,6 +7,7 @@ import Logging
 import Metrics
 import NIOCore
 import Prometheus
+import Synchronization
 
 /// The HTTP service's settings.
 public struct LinearOAuthServerConfiguration: Sendable {
@@ -45,6 +46,8 @@ public struct LinearOAuthServer: Sendable {
     let logger: Logger
 
     let metrics: any MetricsFactory
+    /// Webhook deliveries already acted on, remembered while a replay could still pass the timestamp check.
+    let recentWebhooks = RecentIDs()
 
     public init(manager: TokenManager, configuration: LinearOAuthServerConfiguration, logger: Logger = Logger(label: "linear-oauth.server")) {
         self.manager = manager
@@ -57,6 +60,7 @@ public struct LinearOAuthServer: Sendable {
     public func router() -> Router<BasicRequestContext> {
         let router = Router()
         router.add(middleware: RequestMetricsMiddleware(factory: metrics))
+        router.add(middleware: ErrorAnswerMiddleware(logger: logger))
         if let registry = configuration.prometheus {
             router.get("/metrics") { _, _ in
                 // Installations by status, counted at scrape time.
@@ -177,8 +181,20 @@ public struct LinearOAuthServer: Sendable {
         guard let organizationID = payload["organizationId"] as? String, !organizationID.isEmpty else {
             return Self.json(.badRequest, ["error": "bad_body", "message": "OAuthApp revoked without organizationId"])
         }
+        // A delivery seen before (Linear retrying, or a replay inside the tolerance): answered, not acted on again.
+        let deliveryID = payload["webhookId"] as? String ?? request.headers[HTTPField.Name("linear-delivery")!]
+        if let deliveryID, !recentWebhooks.firstSighting(deliveryID, keepFor: 2 * configuration.webhookTolerance.timeInterval) {
+            return Self.json(.ok, ["status": "duplicate"])
+        }
         // Linear already revoked the grant: delete the tokens here and forget them.
-        let deleted = try await manager.vault.delete(organizationID: organizationID)
+        let deleted: Bool
+        do {
+            deleted = try await manager.vault.delete(organizationID: organizationID)
+        } catch {
+            // Not done: Linear's retry of this delivery must be acted on.
+            if let deliveryID { recentWebhooks.forget(deliveryID) }
+            throw error
+        }
         manager.evict(organizationID)
         logger.info("the app was uninstalled; tokens deleted", metadata: ["organization": .string(organizationID), "had_tokens": .stringConvertible(deleted)])
         return Self.json(.ok, ["status": deleted ? "deleted" : "not_installed"])
@@ -286,6 +302,59 @@ struct RequestMetricsMiddleware: RouterMiddleware {
             dimensions: [("route", context.endpointPath ?? "unmatched"), ("method", request.method.rawValue), ("status", String(status))],
             factory: factory
         ).increment()
+    }
+}
+
+/// Ids seen recently (bounded: the oldest are forgotten first).
+final class RecentIDs: Sendable {
+    private let state = Mutex<(seen: [String: Date], order: [(String, Date)])>(([:], []))
+    private let capacity = 100_000
+
+    /// Forgets `id` (what it stood for was not done after all).
+    func forget(_ id: String) {
+        state.withLock { _ = $0.seen.removeValue(forKey: id) }
+    }
+
+    /// `true` the first time `id` is offered within `keepFor` seconds.
+    func firstSighting(_ id: String, keepFor: TimeInterval, now: Date = Date()) -> Bool {
+        state.withLock { state in
+            let cutoff = now.addingTimeInterval(-keepFor)
+            var dropped = 0
+            while dropped < state.order.count, state.order[dropped].1 < cutoff || state.order.count - dropped >= capacity {
+                let (old, at) = state.order[dropped]
+                if state.seen[old] == at { state.seen.removeValue(forKey: old) }
+                dropped += 1
+            }
+            if dropped > 0 { state.order.removeFirst(dropped) }
+            if let at = state.seen[id], at >= cutoff { return false }
+            state.seen[id] = now
+            state.order.append((id, now))
+            return true
+        }
+    }
+}
+
+/// Answers an error that a route let through as JSON: a storage failure is 503 `unavailable` with
+/// `Retry-After` (the database is down or busy: try again), Hummingbird's own HTTP errors keep their
+/// status, anything else is 500 `internal_error` without details (they are logged, never sent).
+struct ErrorAnswerMiddleware: RouterMiddleware {
+    typealias Context = BasicRequestContext
+    let logger: Logger
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as TokenStoreError {
+            logger.warning("storage failure", metadata: ["route": .string(context.endpointPath ?? "unmatched"), "error": .string(error.description)])
+            return LinearOAuthServer.json(
+                .serviceUnavailable, ["error": "unavailable", "message": "the database cannot answer now; try again"],
+                headers: [.retryAfter: "5"])
+        } catch let error as any HTTPResponseError {
+            throw error
+        } catch {
+            logger.error("request failed", metadata: ["route": .string(context.endpointPath ?? "unmatched"), "error": .string("\(error)")])
+            return LinearOAuthServer.json(.internalServerError, ["error": "internal_error", "message": "the request failed; see the service log"])
+        }
     }
 }
 

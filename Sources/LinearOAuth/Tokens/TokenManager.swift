@@ -30,12 +30,15 @@ public final class TokenManager: Sendable {
         public var maxInlineWait: Duration = .seconds(2)
         /// After this many transient failures in a row an organization cools down.
         public var cooldownAfterFailures = 5
-        /// How long a cooling-down organization is left alone (its still-valid token is served).
+        /// How long a cooling-down organization is left alone (its still-valid token is served), ±50 %
+        /// jitter, so installations that failed together do not retry together.
         public var cooldown: Duration = .seconds(300)
         /// Renew the app token (30 days) when it expires within this long.
         public var appTokenRenewalMargin: Duration = .seconds(86_400)
         /// Where metrics go; `nil`: the process-wide `MetricsSystem` (a Prometheus registry, say).
         public var metricsFactory: (any MetricsFactory)?
+        /// The clock that expiry, back-off and cool-down are judged by (tests drive emulated time with it).
+        public var now: @Sendable () -> Date = { Date() }
         /// Called for every ``TokenEvent``; keep it quick.
         public var onEvent: @Sendable (TokenEvent) -> Void = { _ in }
 
@@ -96,7 +99,7 @@ public final class TokenManager: Sendable {
     /// margin, else loaded, and refreshed when due.
     /// - Throws: ``TokenManagerError``.
     public func accessToken(for organizationID: String) async throws(TokenManagerError) -> AccessToken {
-        let now = Date()
+        let now = configuration.now()
         let margin = configuration.refreshMargin.timeInterval
         if let hit = state.withLock({ state -> AccessToken? in
             guard let entry = state.cache[organizationID] else { return nil }
@@ -230,7 +233,7 @@ public final class TokenManager: Sendable {
                 organizationID: organizationID, reason: installation.lastError ?? "invalid_grant")
         }
         let settled = Date.distantPast
-        let now = Date()
+        let now = configuration.now()
         let due = now.addingTimeInterval((window ?? configuration.refreshMargin).timeInterval)
         switch force {
         case .never where installation.expiresAt > due:
@@ -253,18 +256,24 @@ public final class TokenManager: Sendable {
                 return (try await refresh(organizationID, seen: installation, force: force, due: due), settled)
             } catch let failure as RefreshFailure {
                 // Transient: the stored tokens are kept.
-                let stillValid = installation.expiresAt > Date()
+                let now = configuration.now()
+                let stillValid = installation.expiresAt > now
                 let failures = state.withLock { state -> Int in
                     state.transientFailures[organizationID, default: 0] += 1
                     return state.transientFailures[organizationID]!
                 }
                 let backoff = backoff(after: failures)
                 if stillValid {
-                    let wait = failures >= configuration.cooldownAfterFailures ? configuration.cooldown : backoff
+                    let wait = failures >= configuration.cooldownAfterFailures
+                        ? configuration.cooldown.timeInterval * Double.random(in: 0.5...1.5) : backoff.timeInterval
                     logger.warning("refresh failed; serving the still-valid token", metadata: [
                         "organization": .string(organizationID), "reason": .string(failure.reason), "failures": .stringConvertible(failures)])
-                    // Never past the expiry: once the token is dead, callers must be able to try again.
-                    return (Self.token(installation), min(Date().addingTimeInterval(wait.timeInterval), installation.expiresAt))
+                    // Never past the expiry: once the token is dead, callers must be able to try again. Near
+                    // the expiry the next try is spread over what is left, so installations that failed
+                    // together do not all come back at the same instant.
+                    let left = installation.expiresAt.timeIntervalSince(now)
+                    let next = wait < left ? wait : left * Double.random(in: 0.5...1)
+                    return (Self.token(installation), now.addingTimeInterval(next))
                 }
                 guard attempt < configuration.maxAttempts else {
                     throw TokenManagerError.temporarilyUnavailable(
@@ -337,7 +346,7 @@ public final class TokenManager: Sendable {
                 current.refreshToken = answer.refreshToken ?? current.refreshToken
                 current.expiresAt = answer.expiresAt
                 if !answer.scopes.isEmpty { current.scopes = answer.scopes }
-                current.lastRefreshAt = Date()
+                current.lastRefreshAt = self.configuration.now()
                 current.lastError = nil
                 current.refreshFailures = 0
                 current.status = .active

@@ -51,7 +51,8 @@ public struct TokenRefresher: Service {
     /// One pass: refreshes every active installation expiring within the window.
     /// - Returns: The organizations it refreshed (or found refreshed by another process).
     @discardableResult
-    public func refreshDue(now: Date = Date()) async -> [String] {
+    public func refreshDue(now: Date? = nil) async -> [String] {
+        let now = now ?? manager.configuration.now()
         let deadline = now.addingTimeInterval(configuration.window.timeInterval)
         var after: String? = nil
         var done: [String] = []
