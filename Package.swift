@@ -116,9 +116,11 @@ var package = Package(
         .target(
             name: "LinearOAuthTestSupport",
             dependencies: [
-                "LinearOAuth", "LinearOAuthPostgres", "LinearOAuthSQLite",
+                "LinearOAuth", "LinearOAuthPostgres", "LinearOAuthSQLite", "LinearEmulator",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "SQLiteNIO", package: "sqlite-nio"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             path: "Tests/Support"
         ),
@@ -134,6 +136,17 @@ var package = Package(
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]
+        ),
+        /// The fault suite: outages, crashes, several processes under load (see RELIABILITY.md).
+        .testTarget(
+            name: "LinearOAuthFaultTests",
+            dependencies: [
+                "LinearOAuth", "LinearOAuthPostgres", "LinearOAuthSQLite", "LinearOAuthTestSupport", "LinearEmulator",
+                "LinearOAuthServer", "linear-oauth", "linear-oauth-test-helper",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            path: "Tests/FaultTests"
         ),
     ]
 )

@@ -127,6 +127,25 @@ actor EmulatorState {
         return issueTokens(grantID: grantID, now: now)
     }
 
+    /// What a refresh token would get now: the evidence that a grant was kept or lost.
+    func check(refreshToken token: String, now: Date) -> RefreshTokenCheck {
+        guard let entry = refreshTokens[token], let grant = grants[entry.grantID] else { return .unknown }
+        if grant.revoked { return .revoked }
+        switch entry.state {
+        case .current: return .current
+        case .revoked: return .revoked
+        case .rotated(let at, _):
+            return now.timeIntervalSince(at) <= TimeInterval(settings.gracePeriod) ? .replayable : .rotatedPastGrace
+        }
+    }
+
+    /// Live (not revoked) grants per organization for a client.
+    func liveGrants(clientID: String) -> [String: Int] {
+        var counts: [String: Int] = [:]
+        for grant in grants.values where grant.clientID == clientID && !grant.revoked { counts[grant.organizationID, default: 0] += 1 }
+        return counts
+    }
+
     /// Revokes an organization's grants of one client from Linear's side (an uninstall).
     /// - Returns: How many grants were revoked.
     func revokeGrants(clientID: String, organizationID: String) -> Int {

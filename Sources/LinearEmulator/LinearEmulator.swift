@@ -141,6 +141,17 @@ public final class LinearEmulator: Sendable {
         return response
     }
 
+    /// What a refresh token would get now (`current`, `replayable` within the grace period, ...):
+    /// a test's proof that a stored grant is still alive.
+    public func check(refreshToken: String) async -> RefreshTokenCheck {
+        await state.check(refreshToken: refreshToken, now: Date())
+    }
+
+    /// Live grants per organization of a client (an install that was not lost has exactly one).
+    public func liveGrants(clientID: String = LinearEmulator.defaultClient.id) async -> [String: Int] {
+        await state.liveGrants(clientID: clientID)
+    }
+
     /// Expires every access token of a workspace now.
     @discardableResult
     public func expireAccessTokens(organizationID: String) async -> Int {

@@ -83,7 +83,15 @@ extension LinearOAuthServer {
             }
             return Self.page(.ok, "Installed", "The app is installed in the \(identity.organization.name) workspace (\(identity.organization.urlKey)).")
         } catch let error as LinearOAuthError {
-            return Self.page(.badGateway, "Install failed", "Linear refused the install: \(error.details.message)")
+            switch error {
+            case .reauthorizationRequired:
+                // A code that is forged, used or expired: the request's fault, not the service's.
+                return Self.page(.badRequest, "Install failed", "Linear refused the authorization code (\(error.details.message)): start the install again.")
+            case .configuration:
+                return Self.page(.internalServerError, "Install failed", "Linear refused this app's credentials: the service is misconfigured.")
+            case .transient:
+                return Self.page(.serviceUnavailable, "Install failed", "Linear did not answer; try the install again in a moment.")
+            }
         } catch let error as LinearAPIError {
             return Self.page(.badGateway, "Install failed", "Linear did not say which workspace this is: \(error)")
         } catch {

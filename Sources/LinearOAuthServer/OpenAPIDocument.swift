@@ -80,7 +80,7 @@ public enum OpenAPIDocument {
               { "name": "state", "in": "query", "schema": { "type": "string" } },
               { "name": "error", "in": "query", "schema": { "type": "string" } }
             ],
-            "responses": { "200": { "description": "Installed (or cancelled) page" }, "302": { "description": "To LINEAR_OAUTH_SUCCESS_URL" }, "400": { "description": "Missing, unknown, expired or reused state" }, "502": { "description": "Linear refused the install" } }
+            "responses": { "200": { "description": "Installed (or cancelled) page" }, "302": { "description": "To LINEAR_OAUTH_SUCCESS_URL" }, "400": { "description": "Missing, unknown, expired or reused state, or a code Linear refused" }, "500": { "description": "Linear refused the app's credentials (misconfigured)" }, "502": { "description": "Linear sent an answer without a refresh token or workspace" }, "503": { "description": "Linear or the database did not answer; try again" } }
           }
         },
         "/webhooks/linear": {

@@ -3,6 +3,11 @@
 //   linear-oauth-test-helper hold-lock DATABASE_URL ORGANIZATION
 //   linear-oauth-test-helper tokens DATABASE_URL ORGANIZATION CALLERS
 //
+//   linear-oauth-test-helper refresh-loop DATABASE_URL ORGANIZATION[,ORGANIZATION...]
+//
+// `refresh-loop` prints "ready" and then refreshes every ORGANIZATION (all at once) over and over
+// until it is killed: the crash tests SIGKILL it at a random point of a refresh.
+//
 // `tokens` prints "ready", waits for the line "go", then asks a TokenManager for ORGANIZATION's
 // access token from CALLERS concurrent tasks and prints one line per caller: the token's
 // fingerprint (never the token), or "error: ..." (keys and Linear settings from the environment).
@@ -18,8 +23,8 @@ import LinearOAuthPostgres
 import LinearOAuthSQLite
 
 let arguments = CommandLine.arguments
-guard (arguments.count == 4 && arguments[1] == "hold-lock") || (arguments.count == 5 && arguments[1] == "tokens") else {
-    FileHandle.standardError.write(Data("usage: linear-oauth-test-helper hold-lock|tokens DATABASE_URL ORGANIZATION [CALLERS]\n".utf8))
+guard (arguments.count == 4 && ["hold-lock", "refresh-loop"].contains(arguments[1])) || (arguments.count == 5 && arguments[1] == "tokens") else {
+    FileHandle.standardError.write(Data("usage: linear-oauth-test-helper hold-lock|tokens|refresh-loop DATABASE_URL ORGANIZATION [CALLERS]\n".utf8))
     exit(2)
 }
 let organizationID = arguments[3]
@@ -29,6 +34,21 @@ case .sqlite(let path): store = try SQLiteTokenStore(path: path, lockTimeout: .s
 case .postgres(let settings): store = PostgresTokenStore(settings: settings, lockTimeout: .seconds(30))
 }
 try await store.migrate()
+
+if arguments[1] == "refresh-loop" {
+    let manager = TokenManager(
+        vault: TokenVault(store: store, keyRing: try KeyRing.load()),
+        linear: LinearClient(configuration: try LinearClientConfiguration.fromEnvironment()))
+    let organizations = organizationID.split(separator: ",").map(String.init)
+    FileHandle.standardOutput.write(Data("ready\n".utf8))
+    while true {
+        await withTaskGroup(of: Void.self) { group in
+            for organization in organizations {
+                group.addTask { _ = try? await manager.forceRefresh(for: organization) }
+            }
+        }
+    }
+}
 
 if arguments[1] == "tokens" {
     let manager = TokenManager(

@@ -1,5 +1,6 @@
 import Foundation
 import LinearOAuth
+import LinearOAuthTestSupport
 import Testing
 
 /// The exact requests the client sends, pinned to ../shared/LINEAR-OAUTH.md (not to the emulator),

@@ -1,6 +1,7 @@
 import Foundation
 import LinearEmulator
 import LinearOAuth
+import LinearOAuthTestSupport
 import Testing
 
 /// Runs an install through the emulator's consent (auto-approve) and returns the code.

@@ -111,6 +111,9 @@ public final class ChildProcess: Sendable {
         return exitStatus()!
     }
 
+    /// Whether the child has exited (it is reaped if so).
+    public var hasExited: Bool { exitStatus() != nil }
+
     private func exitStatus() -> Int32? {
         status.withLock { status in
             if status == nil { status = Spawn.poll(pid) }

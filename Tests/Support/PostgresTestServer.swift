@@ -72,10 +72,77 @@ public actor PostgresTestServer {
     }
 }
 
+/// A PostgreSQL cluster of one test's own, which the test may stop and start again (on the same
+/// port) to play an outage. Removed by a watchdog when the test process ends, and by ``remove()``.
+public final class PostgresTestCluster: Sendable {
+    /// Connection settings (database `postgres`).
+    public let settings: DatabaseURL.PostgresSettings
+    private let cluster: ThrowawayCluster.Started
+
+    /// initdb and start, off the cooperative thread pool (it blocks for a few seconds).
+    public static func start() async throws -> PostgresTestCluster {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread.detachNewThread {
+                continuation.resume(with: Result { try ThrowawayCluster.startCluster() }.map(PostgresTestCluster.init))
+            }
+        }
+    }
+
+    private init(_ cluster: ThrowawayCluster.Started) {
+        self.cluster = cluster
+        self.settings = cluster.settings
+    }
+
+    /// `postgres://` URL for child processes.
+    public var url: String {
+        "postgres://\(settings.username)@\(settings.host):\(settings.port)/\(settings.database)?sslmode=disable"
+    }
+
+    /// Stops the server (`pg_ctl stop -m fast`: connections are closed, as in a restart or failover).
+    public func stop() async throws {
+        try await blocking { try self.cluster.pgctl(["-m", "fast", "stop"]) }
+    }
+
+    /// Starts the stopped server again on the same port.
+    public func restart() async throws {
+        try await blocking { try self.cluster.pgctl(["-o", self.cluster.options, "start"]) }
+    }
+
+    /// Stops the server at once and deletes its files.
+    public func remove() async {
+        _ = try? await blocking { try self.cluster.pgctl(["-m", "immediate", "stop"]) }
+        try? FileManager.default.removeItem(atPath: cluster.root)
+    }
+
+    private func blocking(_ work: @escaping @Sendable () throws -> Void) async throws {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            Thread.detachNewThread { continuation.resume(with: Result { try work() }) }
+        }
+    }
+}
+
 /// Starts a private PostgreSQL cluster. PostgreSQL refuses to run as root, so as root the server
 /// runs as the `postgres` user (Debian's package creates it) through `runuser`.
 enum ThrowawayCluster {
-    static func start() throws -> DatabaseURL.PostgresSettings {
+    /// A running cluster's files and how to control it.
+    struct Started: Sendable {
+        let bin: String
+        let root: String
+        let data: String
+        let options: String
+        let asPostgres: Bool
+        let settings: DatabaseURL.PostgresSettings
+
+        func pgctl(_ arguments: [String]) throws {
+            try ThrowawayCluster.run(
+                bin + "/pg_ctl", ["-D", data, "-l", root + "/server.log", "-w", "-t", "60"] + arguments,
+                asPostgres: asPostgres, log: root + "/pg_ctl.log")
+        }
+    }
+
+    static func start() throws -> DatabaseURL.PostgresSettings { try startCluster().settings }
+
+    static func startCluster() throws -> Started {
         let bin = try binDirectory()
         let root = FileManager.default.temporaryDirectory
             .appendingPathComponent("linear-oauth-pg-\(getpid())-\(UUID().uuidString.prefix(8))").path
@@ -100,9 +167,11 @@ enum ThrowawayCluster {
                 try run(bin + "/pg_ctl", ["-D", data, "-l", log, "-w", "-t", "60", "-o", options, "start"],
                     asPostgres: asPostgres, log: "\(root)/pg_ctl.log")
                 try startWatchdog(bin: bin, data: data, root: root, asPostgres: asPostgres)
-                return DatabaseURL.PostgresSettings(
-                    host: "127.0.0.1", port: port, unixSocketPath: nil, username: "postgres", password: nil,
-                    database: "postgres", sslMode: .disable)
+                return Started(
+                    bin: bin, root: root, data: data, options: options, asPostgres: asPostgres,
+                    settings: DatabaseURL.PostgresSettings(
+                        host: "127.0.0.1", port: port, unixSocketPath: nil, username: "postgres", password: nil,
+                        database: "postgres", sslMode: .disable))
             } catch {
                 lastError = error
             }
@@ -137,7 +206,7 @@ enum ThrowawayCluster {
     }
 
     /// Runs a program to completion with its output in `log`.
-    private static func run(_ executable: String, _ arguments: [String], asPostgres: Bool, log: String) throws {
+    static func run(_ executable: String, _ arguments: [String], asPostgres: Bool, log: String) throws {
         let argv = asPostgres ? ["/usr/sbin/runuser", "-u", "postgres", "--", executable] + arguments : [executable] + arguments
         let pid = try Spawn.start(argv, stdin: .file("/dev/null", write: false), stdout: .file(log, write: true), stderr: .descriptor(1))
         let status = Spawn.wait(pid)
