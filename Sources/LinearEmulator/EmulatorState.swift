@@ -86,6 +86,7 @@ actor EmulatorState {
         self.settings = settings
         self.organizations = organizations
         self.clients = Dictionary(uniqueKeysWithValues: clients.map { ($0.id, $0) })
+        for client in clients { SecretLedger.record(client) }
     }
 
     // MARK: - Control
@@ -101,6 +102,7 @@ actor EmulatorState {
             for (id, grant) in grants where grant.clientID == client.id && grant.actor == "client_credentials" { revokeGrant(id) }
         }
         clients[client.id] = client
+        SecretLedger.record(client)
     }
     func client(_ id: String) -> EmulatedClient? { clients[id] }
     func organization(_ id: String) -> EmulatedOrganization? { organizations.first { $0.id == id } }
@@ -537,7 +539,9 @@ actor EmulatorState {
     }
 
     static func randomToken(prefix: String) -> String {
-        prefix + (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
+        let token = prefix + (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
+        SecretLedger.record(token, kind: prefix)
+        return token
     }
 
     static func s256(_ verifier: String) -> String {
@@ -550,5 +554,32 @@ actor EmulatorState {
         let x = Array(a.utf8), y = Array(b.utf8)
         guard x.count == y.count else { return false }
         return zip(x, y).reduce(0) { $0 | ($1.0 ^ $1.1) } == 0
+    }
+}
+
+/// For the project's secrets check: with `LINEAR_OAUTH_SECRET_AUDIT=DIR` set, every token, code and
+/// client secret the emulator hands out is appended to `DIR/secrets/`, so that the check can search
+/// logs and answers for them. Unset (always, outside that check), it does nothing.
+enum SecretLedger {
+    private static let file: FileHandle? = {
+        guard let directory = ProcessInfo.processInfo.environment["LINEAR_OAUTH_SECRET_AUDIT"], !directory.isEmpty else { return nil }
+        let path = "\(directory)/secrets/emulator-\(getpid()).txt"
+        try? FileManager.default.createDirectory(atPath: "\(directory)/secrets", withIntermediateDirectories: true)
+        FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600])
+        return FileHandle(forWritingAtPath: path)
+    }()
+    private static let lock = NSLock()
+
+    static func record(_ value: String, kind: String) {
+        guard let file else { return }
+        lock.lock()
+        defer { lock.unlock() }
+        file.seekToEndOfFile()
+        file.write(Data("emulator-\(kind)\t\(value)\n".utf8))
+    }
+
+    static func record(_ client: EmulatedClient) {
+        record(client.secret, kind: "client-secret")
+        if let secret = client.webhookSecret { record(secret, kind: "webhook-secret") }
     }
 }

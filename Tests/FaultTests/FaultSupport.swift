@@ -36,8 +36,8 @@ struct World: Sendable {
     let databaseURL: String
     let keyEntry: String
     let vault: TokenVault
-    let apiKey = "fault-api-key-\(UUID().uuidString)"
-    let webhookSecret = "fault-webhook-secret-\(UUID().uuidString)"
+    let apiKey = TestSecrets.record("fault-api-key-\(UUID().uuidString)", kind: "api-key")
+    let webhookSecret = TestSecrets.record("fault-webhook-secret-\(UUID().uuidString)", kind: "webhook-secret")
 
     var linear: LinearClient { emulatorClient(emulatorURL, timeout: .seconds(5)) }
 
@@ -110,7 +110,7 @@ func withWorld<Result>(
 ) async throws -> Result {
     try await withEmulator(settings: settings) { emulator, url in
         try await withTestStore(kind, lockTimeout: lockTimeout) { test in
-            let keyEntry = KeyRing.generateEntry(id: "fault")
+            let keyEntry = TestSecrets.keyEntry(id: "fault")
             let vault = TokenVault(store: test.store, keyRing: try KeyRing(parsing: keyEntry))
             return try await body(World(emulator: emulator, emulatorURL: url, databaseURL: test.databaseURL, keyEntry: keyEntry, vault: vault))
         }
@@ -200,7 +200,10 @@ func runLoad(
                         if status == 200, let token = json["access_token"] as? String, let expires = json["expires_at"] as? String {
                             report.tokens[organization, default: []].insert(token)
                             if let date = RFC3339.parse(expires), date <= Date() { report.expiredServed += 1 }
-                        } else if status != 503, report.unexpected.count < 5 {
+                        } else {
+                            SecretAudit.capture("http", "\(status) \(String(buffer: body))")
+                        }
+                        if status != 200, status != 503, report.unexpected.count < 5 {
                             report.unexpected.append("\(status) \(String(buffer: body).prefix(200))")
                         }
                     } catch {

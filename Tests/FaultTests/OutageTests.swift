@@ -17,7 +17,7 @@ struct OutageTests {
             try await withEmulator { emulator, url in
                 let store = PostgresTokenStore(settings: cluster.settings, connectionTimeout: .seconds(2))
                 try await store.migrate()
-                let keyEntry = KeyRing.generateEntry(id: "fault")
+                let keyEntry = TestSecrets.keyEntry(id: "fault")
                 let world = World(
                     emulator: emulator, emulatorURL: url, databaseURL: cluster.url, keyEntry: keyEntry,
                     vault: TokenVault(store: store, keyRing: try KeyRing(parsing: keyEntry)))

@@ -1,4 +1,5 @@
 import Foundation
+import LinearOAuthTestSupport
 
 /// HTTP/1.1 over a plain socket, byte for byte: for requests an HTTP client library would refuse to
 /// send (invalid encodings, repeated or oversized headers, malformed lines).
@@ -62,6 +63,7 @@ enum RawSocket {
         let statusLine = head.split(separator: "\r\n").first.map(String.init) ?? ""
         let fields = statusLine.split(separator: " ")
         let status = fields.count >= 2 && fields[0].hasPrefix("HTTP/") ? Int(fields[1]) : nil
+        SecretAudit.capture("http", text)
         return Answer(status: status, head: head, body: parts.dropFirst().joined(separator: "\r\n\r\n"))
     }
 

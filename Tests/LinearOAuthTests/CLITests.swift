@@ -19,7 +19,7 @@ struct CLI {
 func withCLI(_ kind: StoreKind, _ body: (CLI, TestStore, String) async throws -> Void) async throws {
     let directory = try TemporaryDirectory()
     defer { directory.remove() }
-    let key = KeyRing.generateEntry(id: "k1")
+    let key = TestSecrets.keyEntry(id: "k1")
     try await withTestStore(kind) { test in
         try await body(
             CLI(environment: ["DATABASE_URL": test.databaseURL, "LINEAR_OAUTH_ENCRYPTION_KEYS": key], directory: directory.path),
@@ -183,7 +183,7 @@ struct CLITests {
         try await withCLI(kind) { cli, test, k1 in
             let installations = Fixtures.organizations(5, prefix: "rot").map { Fixtures.installation($0) }
             #expect(try await cli.run("installations", "import", input: installations.map(importLine).joined(separator: "\n")).status == 0)
-            let k2 = KeyRing.generateEntry(id: "k2")
+            let k2 = TestSecrets.keyEntry(id: "k2")
             let rotated = try await cli.run("keys", "rotate", "--batch-size", "2", extra: ["LINEAR_OAUTH_ENCRYPTION_KEYS": "\(k2),\(k1)"])
             #expect(rotated.status == 0)
             #expect(rotated.stdout == "re-encrypted 5 installations under key k2\n")
@@ -192,7 +192,7 @@ struct CLITests {
             #expect(again.stdout == "re-encrypted 0 installations under key k2\n")
 
             // A ring that lost k2 cannot open the rows: the error names the organization and the key id.
-            let k3 = KeyRing.generateEntry(id: "k3")
+            let k3 = TestSecrets.keyEntry(id: "k3")
             let lost = try await cli.run("keys", "rotate", extra: ["LINEAR_OAUTH_ENCRYPTION_KEYS": "\(k3),\(k1)"])
             expectOneLineError(lost, status: 1, mentioning: ["rot-000", "\"k2\""], secrets: [String(k2.dropFirst(3))])
 
@@ -200,7 +200,7 @@ struct CLITests {
             var row = try #require(try await test.store.load(organizationID: "rot-002"))
             row.refreshToken[row.refreshToken.count - 1] ^= 0xFF
             try await test.store.save(row)
-            let k4 = KeyRing.generateEntry(id: "k4")
+            let k4 = TestSecrets.keyEntry(id: "k4")
             let tampered = try await cli.run("keys", "rotate", "--batch-size", "2", extra: ["LINEAR_OAUTH_ENCRYPTION_KEYS": "\(k4),\(k2)"])
             expectOneLineError(tampered, status: 1, mentioning: ["rot-002", "refresh_token", "failed authentication"])
             // The batches before the tampered row committed; the rest stay for the next run.

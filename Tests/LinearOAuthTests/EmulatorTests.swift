@@ -326,13 +326,14 @@ struct EmulatorTests {
         let port = try #require(await iterator.next())
         var webhookClient = LinearEmulator.defaultClient
         webhookClient.webhookURL = "http://127.0.0.1:\(port)/webhooks/linear"
-        webhookClient.webhookSecret = "whsec-test"
+        let secret = TestSecrets.record("whsec-test-\(UUID().uuidString)", kind: "webhook-secret")
+        webhookClient.webhookSecret = secret
         try await withEmulator(clients: [webhookClient]) { emulator, url in
             let grant = try await emulator.mintGrant(organizationID: "org-globex")
             let answer = try await RawHTTP.json(url + "/_emulator/revoke", ["organization_id": "org-globex"])
             #expect(answer.json["revoked_grants"] as? Int == 1 && answer.json["webhook_status"] as? Int == 200)
             let delivery = try #require(received.withLock { $0.first })
-            let expected = HMAC<SHA256>.authenticationCode(for: delivery.body, using: SymmetricKey(data: Data("whsec-test".utf8)))
+            let expected = HMAC<SHA256>.authenticationCode(for: delivery.body, using: SymmetricKey(data: Data(secret.utf8)))
                 .map { String(format: "%02x", $0) }.joined()
             #expect(delivery.headers["linear-signature"] == expected)
             let payload = try #require(try JSONSerialization.jsonObject(with: delivery.body) as? [String: Any])

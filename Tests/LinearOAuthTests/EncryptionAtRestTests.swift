@@ -49,7 +49,7 @@ struct EncryptionAtRestTests {
     @Test("rotation re-encrypts every row under the active key, in batches", arguments: StoreKind.allCases)
     func rotation(kind: StoreKind) async throws {
         try await withTestStore(kind) { test in
-            let k1 = SymmetricKey(size: .bits256), k2 = SymmetricKey(size: .bits256)
+            let k1 = TestSecrets.key(), k2 = TestSecrets.key()
             let before = TokenVault(store: test.store, keyRing: try KeyRing(keys: [("k1", k1)]))
             let installations = Fixtures.organizations(7, prefix: "rot").map { Fixtures.installation($0) }
             try await before.save(installations)
@@ -70,7 +70,7 @@ struct EncryptionAtRestTests {
     @Test("an interrupted rotation resumes where it stopped", arguments: StoreKind.allCases)
     func interruptedRotation(kind: StoreKind) async throws {
         try await withTestStore(kind) { test in
-            let k1 = SymmetricKey(size: .bits256), k2 = SymmetricKey(size: .bits256)
+            let k1 = TestSecrets.key(), k2 = TestSecrets.key()
             try await TokenVault(store: test.store, keyRing: try KeyRing(keys: [("k1", k1)]))
                 .save(Fixtures.organizations(5, prefix: "int").map { Fixtures.installation($0) })
             let after = TokenVault(store: test.store, keyRing: try KeyRing(keys: [("k2", k2), ("k1", k1)]))
@@ -102,7 +102,7 @@ struct EncryptionAtRestTests {
     @Test("rotation waits for a refresh holding the lock and keeps what the refresh wrote", arguments: StoreKind.allCases)
     func rotationDuringRefresh(kind: StoreKind) async throws {
         try await withTestStore(kind) { test in
-            let k1 = SymmetricKey(size: .bits256), k2 = SymmetricKey(size: .bits256)
+            let k1 = TestSecrets.key(), k2 = TestSecrets.key()
             let old = TokenVault(store: test.store, keyRing: try KeyRing(keys: [("k1", k1)]))
             try await old.save([Fixtures.installation("org-1"), Fixtures.installation("org-2")])
             let newRing = try KeyRing(keys: [("k2", k2), ("k1", k1)])

@@ -1,14 +1,15 @@
 import Crypto
 import Foundation
 import LinearOAuth
+import LinearOAuthTestSupport
 
 /// Builders for test data: distinctive fake tokens that are easy to search for in dumps and output.
 enum Fixtures {
     static func keyRing(_ ids: String...) throws -> KeyRing {
-        try KeyRing(keys: ids.map { (id: $0, key: SymmetricKey(size: .bits256)) })
+        try KeyRing(keys: ids.map { (id: $0, key: TestSecrets.key()) })
     }
 
-    static func entry(_ id: String) -> String { KeyRing.generateEntry(id: id) }
+    static func entry(_ id: String) -> String { TestSecrets.keyEntry(id: id) }
 
     static func installation(
         _ organizationID: String = "org-\(UUID().uuidString.prefix(8))", expiresIn seconds: TimeInterval = 86_400
@@ -17,8 +18,8 @@ enum Fixtures {
         return Installation(
             organizationID: organizationID,
             appUserID: "app-user-\(organizationID)",
-            accessToken: Secret("lin_oauth_access_\(nonce)"),
-            refreshToken: Secret("lin_refresh_\(nonce)"),
+            accessToken: Secret(TestSecrets.record("lin_oauth_access_\(nonce)", kind: "access-token")),
+            refreshToken: Secret(TestSecrets.record("lin_refresh_\(nonce)", kind: "refresh-token")),
             expiresAt: Date(timeIntervalSince1970: (Date().timeIntervalSince1970 + seconds).rounded()),
             scopes: ["read", "write"])
     }

@@ -54,7 +54,7 @@ struct KeyRingTests {
 
     @Test("the key id is authenticated too: renaming it to another key in the ring fails")
     func keyIDIsBound() throws {
-        let ring = try KeyRing(keys: [("k1", SymmetricKey(size: .bits256)), ("k2", SymmetricKey(size: .bits256))])
+        let ring = try KeyRing(keys: [("k1", TestSecrets.key()), ("k2", TestSecrets.key())])
         var sealed = try ring.seal("token", organizationID: "org-1", column: .accessToken)
         sealed[3] = UInt8(ascii: "2")  // "k1" -> "k2"
         #expect(throws: TokenDecryptionError.authenticationFailed(organizationID: "org-1", column: .accessToken)) {
@@ -76,7 +76,7 @@ struct KeyRingTests {
 
     @Test("the first key seals and every key opens")
     func rotationOrder() throws {
-        let k1 = SymmetricKey(size: .bits256), k2 = SymmetricKey(size: .bits256)
+        let k1 = TestSecrets.key(), k2 = TestSecrets.key()
         let before = try KeyRing(keys: [("k1", k1)])
         let after = try KeyRing(keys: [("k2", k2), ("k1", k1)])
         let old = try before.seal("token", organizationID: "o", column: .accessToken)
@@ -128,7 +128,7 @@ struct KeyRingTests {
 
     @Test("secrets and key rings describe themselves without secret bytes")
     func redaction() throws {
-        let secret = Secret("lin_oauth_very_secret")
+        let secret = Secret(TestSecrets.record("lin_oauth_very_secret", kind: "access-token"))
         #expect("\(secret)" == "<redacted>")
         #expect(String(reflecting: secret) == "<redacted>")
         let installation = Fixtures.installation("org-r")
@@ -142,7 +142,7 @@ struct KeyRingTests {
 
     @Test("generated entries parse back to a 32-byte key with the requested id")
     func generate() throws {
-        let entry = KeyRing.generateEntry(id: "prod-2026")
+        let entry = TestSecrets.keyEntry(id: "prod-2026")
         #expect(entry.hasPrefix("prod-2026:"))
         #expect(Data(base64Encoded: String(entry.dropFirst("prod-2026:".count)))?.count == 32)
         let generated = KeyRing.generateEntry()

@@ -11,6 +11,9 @@ struct LinearClientGoldenTests {
 
     func withCapture(_ answer: String = tokenAnswer, status: Int = 200, authentication: LinearClientConfiguration.ClientAuthentication = .formFields,
                      _ body: (LinearClient, CaptureServer) async throws -> Void) async throws {
+        for secret in ["s3cr&t+=", "lin_oauth_new", "lin_refresh_new", "lin_refresh_old", "lin_oauth_app", "lin_oauth_abc", "lin_refresh_x"] {
+            TestSecrets.record(secret, kind: "golden-token")
+        }
         let server = CaptureServer()
         server.respond(status: status, body: answer)
         let url = try await server.start()

@@ -9,8 +9,8 @@ import MetricsTestKit
 import Prometheus
 import Testing
 
-private let apiKey = "key-\(UUID().uuidString)"
-private let webhookSecret = "whsec-\(UUID().uuidString)"
+private let apiKey = TestSecrets.record("key-\(UUID().uuidString)", kind: "api-key")
+private let webhookSecret = TestSecrets.record("whsec-\(UUID().uuidString)", kind: "webhook-secret")
 
 /// Runs the service's routes on a free port with a manager over the fixture's store, whose
 /// redirect URI is this server's callback (registered with the emulator).

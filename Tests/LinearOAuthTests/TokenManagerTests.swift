@@ -50,7 +50,7 @@ struct ManagerFixture {
 func withManagerFixture(_ kind: StoreKind, settings: EmulatorSettings = EmulatorSettings(), _ body: (ManagerFixture) async throws -> Void) async throws {
     try await withEmulator(settings: settings) { emulator, url in
         try await withTestStore(kind, lockTimeout: .seconds(20)) { test in
-            let keyEntry = KeyRing.generateEntry(id: "k1")
+            let keyEntry = TestSecrets.keyEntry(id: "k1")
             let vault = TokenVault(store: test.store, keyRing: try KeyRing(parsing: keyEntry))
             try await body(ManagerFixture(emulator: emulator, url: url, test: test, keyEntry: keyEntry, vault: vault))
         }
@@ -337,7 +337,7 @@ struct TokenManagerTests {
     @Test("revoke deletes tokens it cannot decrypt, and says they were not revoked at Linear")
     func revokeUndecryptable() async throws {
         try await withManagerFixture(.sqlite) { fixture in
-            try await TokenVault(store: fixture.test.store, keyRing: try KeyRing(parsing: KeyRing.generateEntry(id: "lost")))
+            try await TokenVault(store: fixture.test.store, keyRing: try KeyRing(parsing: TestSecrets.keyEntry(id: "lost")))
                 .save(Fixtures.installation("org-lost"))
             let result = try await fixture.manager().revoke(for: "org-lost")
             #expect(result.wasInstalled)
@@ -443,7 +443,7 @@ struct AppTokenAndGraphQLTests {
             #expect(await calls() == 3)
 
             // keys rotate re-encrypts the app token too.
-            let k2 = KeyRing.generateEntry(id: "k2")
+            let k2 = TestSecrets.keyEntry(id: "k2")
             let rotated = TokenVault(store: fixture.test.store, keyRing: try KeyRing(parsing: "\(k2),\(fixture.keyEntry)"))
             #expect(try await rotated.rotateKeys() == 1)
             let stored = try #require(try await fixture.test.store.loadAppToken(clientID: LinearEmulator.defaultClient.id))

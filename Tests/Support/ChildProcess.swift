@@ -27,6 +27,8 @@ public struct ProcessOutput: Sendable {
 /// DATABASE_URL or keys never leak into a test.
 public func childEnvironment(_ variables: [String: String]) -> [String: String] {
     var environment = ["PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin", "HOME": "/tmp"]
+    // The secrets check follows the tests into their children.
+    if let audit = SecretAudit.directory { environment[SecretAudit.variable] = audit }
     environment.merge(variables) { $1 }
     return environment
 }
@@ -44,10 +46,16 @@ public func runProcess(
         [executable.path] + arguments, environment: environment, directory: currentDirectory,
         stdin: .file(inPath, write: false), stdout: .file(outPath, write: true), stderr: .file(errPath, write: true))
     let status = await Spawn.exit(of: pid)
-    return ProcessOutput(
+    let output = ProcessOutput(
         status: status,
         stdout: (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? "",
         stderr: (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? "")
+    // Error messages and everything printed, except where printing a secret is the command's job
+    // (`token` prints an access token, `keys generate` a key).
+    let printsSecret = arguments.first == "token" || arguments.prefix(2) == ["keys", "generate"]
+    SecretAudit.capture("process-stderr", output.stderr)
+    if !printsSecret { SecretAudit.capture("process-stdout", output.stdout) }
+    return output
 }
 
 /// A running child process whose standard output is read line by line, and whose standard input
@@ -73,6 +81,7 @@ public final class ChildProcess: Sendable {
                 let count = read(reader, &buffer, buffer.count)
                 if count > 0 {
                     lines.append(Data(buffer[0..<count]))
+                    SecretAudit.capture("child-stdout", String(decoding: buffer[0..<count], as: UTF8.self))
                 } else if count == 0 || errno != EINTR {
                     break
                 }

@@ -34,7 +34,17 @@ public enum RawHTTP {
         let collected = try await response.body.collect(upTo: 1 << 20)
         var fields: [String: String] = [:]
         for header in response.headers { fields[header.name.lowercased()] = header.value }
-        return HTTPAnswer(status: Int(response.status.code), headers: fields, body: Data(collected.readableBytesView))
+        let answer = HTTPAnswer(status: Int(response.status.code), headers: fields, body: Data(collected.readableBytesView))
+        // For the secrets check: every answer except those whose job is to hand out a token.
+        let path = URL(string: url)?.path ?? url
+        let handsOutToken = answer.status == 200
+            && (path.hasSuffix("/access-token") || path.hasSuffix("/refresh") || path == "/oauth/token" || path == "/_emulator/grants")
+            // Linear's authorization answer: the code travels in the redirect, by protocol.
+            || (300..<400).contains(answer.status) && path == "/oauth/authorize" && (fields["location"] ?? "").contains("code=")
+        if !handsOutToken {
+            SecretAudit.capture("http", "\(method.rawValue) \(path) -> \(answer.status) \(fields.sorted { $0.key < $1.key }) \(answer.text)")
+        }
+        return answer
     }
 
     public static func form(_ url: String, _ fields: [String: String], headers: [(String, String)] = []) async throws -> HTTPAnswer {
@@ -70,6 +80,7 @@ public func withEmulator<Result>(
     settings: EmulatorSettings = EmulatorSettings(),
     _ body: (LinearEmulator, String) async throws -> Result
 ) async throws -> Result {
+    SecretAudit.start()
     let emulator = LinearEmulator(organizations: organizations, clients: clients, settings: settings)
     let url = try await emulator.start()
     do {

@@ -43,6 +43,7 @@ public func withTestStore<Result>(
     _ kind: StoreKind, lockTimeout: Duration = .seconds(5), migrate: Bool = true,
     _ body: (TestStore) async throws -> Result
 ) async throws -> Result {
+    SecretAudit.start()
     switch kind {
     case .sqlite:
         let directory = try TemporaryDirectory()

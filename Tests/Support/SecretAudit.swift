@@ -1,0 +1,131 @@
+import Crypto
+import Foundation
+import LinearOAuth
+import Logging
+import Synchronization
+
+/// The secrets check (`Scripts/secret-audit.sh`): with `LINEAR_OAUTH_SECRET_AUDIT=DIR` set, the
+/// tests write every secret they make to `DIR/secrets/`, every log record (all levels) to
+/// `DIR/logs/`, and the HTTP answers, error messages and child-process output they see to
+/// `DIR/captured/`; the script then searches everything captured, and the test run's own output,
+/// for every secret. Without the variable nothing is written.
+public enum SecretAudit {
+    public static let directory: String? = {
+        guard let path = ProcessInfo.processInfo.environment[variable], !path.isEmpty else { return nil }
+        for sub in ["secrets", "logs", "captured"] {
+            try? FileManager.default.createDirectory(atPath: "\(path)/\(sub)", withIntermediateDirectories: true)
+        }
+        return path
+    }()
+
+    public static let variable = "LINEAR_OAUTH_SECRET_AUDIT"
+
+    /// Routes every log record of this process, at every level, to `DIR/logs/` (once; the first
+    /// test helper to run calls it).
+    public static func start() { _ = bootstrapped }
+
+    private static let bootstrapped: Bool = {
+        guard let directory else { return false }
+        let file = AppendingFile("\(directory)/logs/tests-\(getpid()).log")
+        LoggingSystem.bootstrap { label in
+            var handler = AuditLogHandler(label: label, file: file)
+            handler.logLevel = .trace
+            return handler
+        }
+        return true
+    }()
+
+    /// Records a secret the tests made or used (a token, a key, a client secret, an API key).
+    public static func secret(_ value: String, kind: String) {
+        guard let directory, value.count >= 8 else { return }
+        files.file("\(directory)/secrets/tests-\(getpid()).txt").append("\(kind)\t\(value)\n")
+    }
+
+    /// Records text the tests saw and that must not hold a secret (an error message, an HTTP answer).
+    public static func capture(_ category: String, _ text: String) {
+        guard let directory else { return }
+        files.file("\(directory)/captured/\(category)-\(getpid()).txt").append(text + "\n")
+    }
+
+    private static let files = Files()
+
+    private final class Files: Sendable {
+        private let open = Mutex<[String: AppendingFile]>([:])
+        func file(_ path: String) -> AppendingFile {
+            open.withLock { open in
+                if let file = open[path] { return file }
+                let file = AppendingFile(path)
+                open[path] = file
+                return file
+            }
+        }
+    }
+}
+
+/// Secrets for tests, recorded for the secrets check as they are made.
+public enum TestSecrets {
+    /// A key-ring entry `ID:BASE64` with a fresh key.
+    public static func keyEntry(id: String) -> String {
+        SecretAudit.start()
+        let entry = KeyRing.generateEntry(id: id)
+        SecretAudit.secret(String(entry.dropFirst(id.count + 1)), kind: "encryption-key")
+        return entry
+    }
+
+    /// A fresh AES-256 key.
+    public static func key() -> SymmetricKey {
+        let key = SymmetricKey(size: .bits256)
+        SecretAudit.secret(key.withUnsafeBytes { Data($0).base64EncodedString() }, kind: "encryption-key")
+        return key
+    }
+
+    /// `value`, recorded as a secret of `kind` (an API key, a webhook secret, a fake token).
+    @discardableResult
+    public static func record(_ value: String, kind: String) -> String {
+        SecretAudit.secret(value, kind: kind)
+        return value
+    }
+}
+
+/// A file that many tasks append whole lines to.
+final class AppendingFile: Sendable {
+    private let descriptor: Int32
+    private let lock = Mutex(())
+
+    init(_ path: String) {
+        descriptor = Foundation.open(path, O_WRONLY | O_CREAT | O_APPEND, 0o600)
+    }
+
+    func append(_ text: String) {
+        guard descriptor >= 0 else { return }
+        let bytes = Array(text.utf8)
+        lock.withLock { _ in
+            var written = 0
+            while written < bytes.count {
+                let count = bytes[written...].withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
+                if count <= 0 { return }
+                written += count
+            }
+        }
+    }
+}
+
+/// Writes every record, metadata included, to the audit's log file.
+struct AuditLogHandler: LogHandler {
+    let label: String
+    let file: AppendingFile
+    var logLevel: Logger.Level = .trace
+    var metadata: Logger.Metadata = [:]
+    var metadataProvider: Logger.MetadataProvider?
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        let all = metadata.merging(metadataProvider?.get() ?? [:]) { $1 }.merging(event.metadata ?? [:]) { $1 }
+        let fields = all.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+        file.append("\(RFC3339.format(Date())) \(event.level) \(label): \(event.message) \(fields) [\(event.source)]\n")
+    }
+}
