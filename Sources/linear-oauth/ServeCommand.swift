@@ -88,6 +88,8 @@ struct ServeCommand: AsyncParsableCommand {
         var managerConfiguration = try linear.managerConfiguration(environment: environment)
         let registry = PrometheusCollectorRegistry()
         managerConfiguration.metricsFactory = PrometheusMetricsFactory(registry: registry)
+        // A long-running process: callers get a still-good token at once while it is renewed.
+        managerConfiguration.refreshAhead = true
         var configuration = LinearOAuthServerConfiguration(apiKeys: keys, webhookSecret: Secret(webhookSecret))
         configuration.installURL = setting(installURL, "LINEAR_OAUTH_INSTALL_URL")
             ?? clientConfiguration.redirectURI.map { $0.replacingOccurrences(of: "/oauth/callback", with: "/oauth/authorize") }
@@ -118,6 +120,8 @@ struct ServeCommand: AsyncParsableCommand {
                 services: [app, TokenRefresher(manager: manager), TokenChangeListener(manager: manager)],
                 gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
             try await group.run()
+            // A refresh cut off after Linear answered is recoverable only within Linear's grace period.
+            await manager.finishBackgroundRefreshes()
         }
     }
 }

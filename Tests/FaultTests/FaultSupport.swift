@@ -161,6 +161,7 @@ struct LoadReport: Sendable {
     var tokens: [String: Set<String>] = [:]
     /// Bodies of answers other than 200 and 503 (at most a few).
     var unexpected: [String] = []
+    var p50Milliseconds = 0.0
     var p99Milliseconds = 0.0
 
     mutating func merge(_ other: LoadReport) {
@@ -220,7 +221,10 @@ func runLoad(
             latencies += some
         }
         latencies.sort()
-        if !latencies.isEmpty { total.p99Milliseconds = latencies[min(latencies.count - 1, latencies.count * 99 / 100)] }
+        if !latencies.isEmpty {
+            total.p50Milliseconds = latencies[latencies.count / 2]
+            total.p99Milliseconds = latencies[min(latencies.count - 1, latencies.count * 99 / 100)]
+        }
         return total
     }
 }

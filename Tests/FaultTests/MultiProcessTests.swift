@@ -53,7 +53,7 @@ struct MultiProcessTests {
             try await world.expectNoGrantLost(organizations)
             for instance in instances { #expect(!instance.child.hasExited) }
             report("\(count) instances on \(kind), \(clients) clients, \(Int(elapsed)) s: \(load.requests) requests, all 200, "
-                + "p99 \(String(format: "%.1f", load.p99Milliseconds)) ms; \(refreshes) refreshes for \(organizations.count) installations, "
+                + "p50 \(String(format: "%.1f", load.p50Milliseconds)) ms, p99 \(String(format: "%.1f", load.p99Milliseconds)) ms; \(refreshes) refreshes for \(organizations.count) installations, "
                 + "one per expiry; 0 replays, 0 refused, 0 grants lost")
         }
     }

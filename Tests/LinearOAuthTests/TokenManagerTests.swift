@@ -82,6 +82,38 @@ struct TokenManagerTests {
         }
     }
 
+    @Test("refresh ahead: inside the margin with time to spare, 100 callers get the cached token at once and one background refresh runs")
+    func refreshAhead() async throws {
+        try await withManagerFixture(.sqlite) { fixture in
+            let original = try await fixture.install(expiresIn: 3_600)
+            let start = Date()
+            let clock = Mutex(start)
+            let manager = fixture.manager {
+                $0.refreshAhead = true
+                $0.now = { clock.withLock { $0 } }
+            }
+            let first = try await manager.accessToken(for: "org-acme")
+            #expect(first.token == Secret(original.accessToken))
+            // 400 s left: inside the 600 s margin, more than half of it to spare.
+            clock.withLock { $0 = start.addingTimeInterval(3_200) }
+            let tokens = try await withThrowingTaskGroup(of: Secret.self) { group in
+                for _ in 0..<100 { group.addTask { try await manager.accessToken(for: "org-acme").token } }
+                return try await group.reduce(into: Set<Secret>()) { $0.insert($1) }
+            }
+            #expect(tokens == [Secret(original.accessToken)])
+            await manager.finishBackgroundRefreshes()
+            #expect(await fixture.refreshCalls().count == 1)
+            let renewed = try await manager.accessToken(for: "org-acme")
+            #expect(renewed.token != Secret(original.accessToken))
+            #expect(try #require(try await fixture.vault.load(organizationID: "org-acme")).accessToken == renewed.token)
+            // Under half the margin left, callers wait for the refresh (refresh ahead or not).
+            clock.withLock { $0 = renewed.expiresAt.addingTimeInterval(-200) }
+            let waited = try await manager.accessToken(for: "org-acme")
+            #expect(waited.token != renewed.token)
+            #expect(await fixture.refreshCalls().count == 2)
+        }
+    }
+
     @Test("200 concurrent callers on an expired token: one refresh, one token for all", arguments: StoreKind.allCases)
     func concurrentCallersInProcess(kind: StoreKind) async throws {
         try await withManagerFixture(kind) { fixture in

@@ -37,6 +37,12 @@ public final class TokenManager: Sendable {
         public var appTokenRenewalMargin: Duration = .seconds(86_400)
         /// Where metrics go; `nil`: the process-wide `MetricsSystem` (a Prometheus registry, say).
         public var metricsFactory: (any MetricsFactory)?
+        /// Refresh ahead: a cached token inside the refresh margin that still has more than half the
+        /// margin to live is handed out at once while one background task refreshes it, so callers
+        /// wait for Linear only when a token is close to expiry. For long-running processes (the
+        /// service turns it on): call ``finishBackgroundRefreshes()`` before exiting, because a
+        /// refresh cut off after Linear answered is only recoverable within Linear's grace period.
+        public var refreshAhead = false
         /// The clock that expiry, back-off and cool-down are judged by (tests drive emulated time with it).
         public var now: @Sendable () -> Date = { Date() }
         /// Called for every ``TokenEvent``; keep it quick.
@@ -70,6 +76,8 @@ public final class TokenManager: Sendable {
         /// Bumped by revocation and eviction, so a refresh that finishes afterwards does not cache.
         var generation: [String: UInt64] = [:]
         var transientFailures: [String: Int] = [:]
+        /// Refresh-ahead tasks by organization.
+        var background: [String: Task<Void, Never>] = [:]
         var appToken: AppToken?
         var appTokenInFlight: Task<AppToken, any Error>?
     }
@@ -101,12 +109,17 @@ public final class TokenManager: Sendable {
     public func accessToken(for organizationID: String) async throws(TokenManagerError) -> AccessToken {
         let now = configuration.now()
         let margin = configuration.refreshMargin.timeInterval
+        let refreshAhead = configuration.refreshAhead
         if let hit = state.withLock({ state -> AccessToken? in
             guard let entry = state.cache[organizationID] else { return nil }
+            let left = entry.token.expiresAt.timeIntervalSince(now)
             // Fresh, or inside the margin but backing off while the token still works.
-            if entry.token.expiresAt.timeIntervalSince(now) > margin
-                || (now < entry.nextAttempt && entry.token.expiresAt > now)
-            {
+            if left > margin || (now < entry.nextAttempt && left > 0) { return entry.token }
+            // Inside the margin with time to spare: served now, refreshed in the background.
+            if refreshAhead && left > margin / 2 {
+                if state.inFlight[organizationID] == nil && state.background[organizationID] == nil {
+                    state.background[organizationID] = refreshInBackground(organizationID)
+                }
                 return entry.token
             }
             return nil
@@ -116,6 +129,19 @@ public final class TokenManager: Sendable {
         }
         metrics.cacheMisses.increment()
         return try await shared(organizationID, force: .never) { try await self.loadOrRefresh(organizationID, force: .never) }
+    }
+
+    /// A refresh-ahead task (started under the state lock; it clears its own slot when done).
+    private func refreshInBackground(_ organizationID: String) -> Task<Void, Never> {
+        Task {
+            _ = try? await self.shared(organizationID, force: .never) { try await self.loadOrRefresh(organizationID, force: .never) }
+            self.state.withLock { _ = $0.background.removeValue(forKey: organizationID) }
+        }
+    }
+
+    /// Waits for the refresh-ahead tasks running now (call it before the process exits).
+    public func finishBackgroundRefreshes() async {
+        while let task = state.withLock({ $0.background.values.first }) { await task.value }
     }
 
     /// A token and when the next refresh may be tried (later than now while backing off).
