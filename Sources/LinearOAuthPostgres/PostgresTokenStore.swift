@@ -5,6 +5,22 @@ import NIOSSL
 import PostgresNIO
 import Synchronization
 
+/// A continuation resumed by whichever of several tasks comes first.
+private final class ResumeOnce<Value: Sendable>: Sendable {
+    private let continuation: Mutex<CheckedContinuation<Value, any Error>?>
+
+    init(_ continuation: CheckedContinuation<Value, any Error>) { self.continuation = Mutex(continuation) }
+
+    func resume(with result: Result<Value, any Error>) {
+        continuation.withLock { continuation in
+            continuation?.resume(with: result)
+            continuation = nil
+        }
+    }
+
+    func resume(throwing error: any Error) { resume(with: .failure(error)) }
+}
+
 private final class StartedFlag: Sendable {
     let value = Atomic<Bool>(false)
 }
@@ -453,9 +469,28 @@ public final class PostgresTokenStore: TokenStore {
         }
     }
 
-    /// Runs one statement on a pooled connection and collects its rows.
+    /// Runs one statement on a pooled connection and collects its rows, answering within
+    /// ``connectionTimeout`` plus the statement's own time. A statement that has not finished by twice
+    /// the connection timeout (a connection that hangs around a server restart) is abandoned: the
+    /// caller gets "unavailable" at once, and the statement finishes or fails on its own.
     private func rows(_ query: PostgresQuery) async throws -> [PostgresRow] {
-        try await withConnection { connection in try await connection.query(query, logger: self.logger).collect() }
+        let logger = self.logger
+        let work = Task { try await self.withConnection { connection in try await connection.query(query, logger: logger).collect() } }
+        let limit = connectionTimeout * 2
+        return try await withCheckedThrowingContinuation { continuation in
+            let answer = ResumeOnce(continuation)
+            let timer = Task {
+                try await Task.sleep(for: limit)
+                work.cancel()
+                answer.resume(throwing: TokenStoreError.database(
+                    "PostgreSQL did not answer within \(Self.milliseconds(limit)) ms; is the server up?"))
+            }
+            Task {
+                let result = await work.result
+                timer.cancel()
+                answer.resume(with: result)
+            }
+        }
     }
 
     /// A pooled connection, waited for at most ``connectionTimeout``: while the server is down the

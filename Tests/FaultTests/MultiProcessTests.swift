@@ -4,57 +4,71 @@ import LinearOAuth
 import LinearOAuthTestSupport
 import Testing
 
-@Suite("Faults: several processes on one database under load")
-struct MultiProcessTests {
-    @Test("4 service instances on one PostgreSQL, 50 installations expiring together, 200 concurrent clients: exactly one refresh per installation per expiry")
-    func instancesOnPostgres() async throws {
-        try await expiries(.postgres, instances: 4, clients: 200)
-    }
+extension FaultSuite {
+    @Suite("Faults: several processes on one database under load")
+    struct MultiProcessTests {
+        @Test("4 service instances on one PostgreSQL, 50 installations expiring together, 200 concurrent clients: exactly one refresh per installation per expiry")
+        func instancesOnPostgres() async throws {
+            try await expiries(.postgres, instances: 4, clients: 200)
+        }
 
-    @Test("SQLite: two processes on one file under load: no database-is-locked errors, exactly one refresh per installation per expiry")
-    func processesOnSQLite() async throws {
-        try await expiries(.sqlite, instances: 2, clients: 100)
-    }
+        @Test("SQLite: two processes on one file under load: no database-is-locked errors, exactly one refresh per installation per expiry")
+        func processesOnSQLite() async throws {
+            try await expiries(.sqlite, instances: 2, clients: 100)
+        }
 
-    private func expiries(_ kind: StoreKind, instances count: Int, clients: Int) async throws {
-        var settings = EmulatorSettings()
-        // Tokens come due 4 s after each refresh (lifetime = the 600 s margin + 4 s): several expiries per run.
-        settings.accessTokenLifetime = 604
-        try await withWorld(kind, settings: settings) { world in
-            let organizations = (0..<50).map { String(format: "org-load-%02d", $0) }
-            try await world.install(organizations, expiresIn: -1)
-            var instances: [ServeInstance] = []
-            defer { for instance in instances { instance.child.kill() } }
-            for _ in 0..<count { instances.append(try await ServeInstance.start(world.environment())) }
-            let began = Date()
-            let load = await runLoad(
-                instances: instances.map(\.url), organizations: organizations, clients: clients,
-                duration: FaultProfile.loadDuration, apiKey: world.apiKey)
-            let elapsed = Date().timeIntervalSince(began)
-            #expect(load.statuses.keys.sorted() == [200], "answers: \(load.statuses) \(load.unexpected)")
-            #expect(load.transportErrors == 0)
-            #expect(load.expiredServed == 0)
-            let calls = await refreshCalls(world.emulator)
-            var refreshes = 0
-            for organization in organizations {
-                let mine = calls[organization] ?? []
-                refreshes += mine.count
-                #expect(!mine.isEmpty, "\(organization) was never refreshed")
-                // One refresh per expiry: each used a refresh token no other call used, and none was a
-                // replay or refused (a second refresh of the same expiry would be one of those).
-                #expect(mine.allSatisfy { $0.outcome == "ok" }, "\(organization): \(mine.map(\.outcome))")
-                #expect(Set(mine.compactMap(\.refreshTokenFingerprint)).count == mine.count)
-                #expect(mine.count <= Int(elapsed / 4) + 1, "\(organization) was refreshed \(mine.count) times in \(Int(elapsed)) s")
+        private func expiries(_ kind: StoreKind, instances count: Int, clients: Int) async throws {
+            var settings = EmulatorSettings()
+            // Tokens come due 4 s after each refresh (lifetime = the 600 s margin + 4 s): several expiries per run.
+            settings.accessTokenLifetime = 604
+            try await withWorld(kind, settings: settings) { world in
+                let organizations = (0..<50).map { String(format: "org-load-%02d", $0) }
+                try await world.install(organizations, expiresIn: -1)
+                var instances: [ServeInstance] = []
+                defer { for instance in instances { instance.child.kill() } }
+                for _ in 0..<count { instances.append(try await ServeInstance.start(world.environment())) }
+                let began = Date()
+                let load = await runLoad(
+                    instances: instances.map(\.url), organizations: organizations, clients: clients,
+                    duration: FaultProfile.loadDuration, apiKey: world.apiKey)
+                let elapsed = Date().timeIntervalSince(began)
+                #expect(load.statuses.keys.sorted() == [200], "answers: \(load.statuses) \(load.unexpected)")
+                #expect(load.transportErrors == 0)
+                #expect(load.expiredServed == 0)
+                let calls = await refreshCalls(world.emulator)
+                var refreshes = 0
+                for organization in organizations {
+                    let mine = calls[organization] ?? []
+                    refreshes += mine.count
+                    #expect(!mine.isEmpty, "\(organization) was never refreshed")
+                    // One refresh per expiry: each used a refresh token no other call used, and none was a
+                    // replay or refused (a second refresh of the same expiry would be one of those).
+                    #expect(mine.allSatisfy { $0.outcome == "ok" }, "\(organization): \(mine.map(\.outcome))")
+                    #expect(Set(mine.compactMap(\.refreshTokenFingerprint)).count == mine.count)
+                    #expect(mine.count <= Int(elapsed / 4) + 1, "\(organization) was refreshed \(mine.count) times in \(Int(elapsed)) s")
+                }
+                // Every token handed out is one Linear accepts.
+                for (_, tokens) in load.tokens {
+                    for token in tokens { _ = try await world.linear.graphQL("query { viewer { id } }", accessToken: Secret(token)) }
+                }
+                try await world.expectNoGrantLost(organizations)
+                for instance in instances { #expect(!instance.child.hasExited) }
+                // What the instances themselves counted (Prometheus): refreshes by outcome.
+                var outcomes: [String: Double] = [:]
+                for instance in instances {
+                    let metrics = try await RawHTTP.request(.GET, instance.url + "/metrics").text
+                    for line in metrics.split(separator: "\n") where line.hasPrefix("linear_oauth_refreshes_total{") {
+                        let parts = line.split(separator: " ")
+                        let outcome = parts[0].split(separator: "\"").dropFirst().first.map(String.init) ?? "?"
+                        outcomes[outcome, default: 0] += Double(parts.last ?? "0") ?? 0
+                    }
+                }
+                let counted = outcomes.sorted { $0.key < $1.key }.map { "\($0.key) \(Int($0.value))" }.joined(separator: ", ")
+                let answers = load.statuses.sorted { $0.key < $1.key }.map { "\($0.value) x \($0.key)" }.joined(separator: ", ")
+                report("\(count) instances on \(kind), \(clients) clients, \(Int(elapsed)) s: \(load.requests) requests (\(answers)), "
+                    + "p50 \(String(format: "%.1f", load.p50Milliseconds)) ms, p99 \(String(format: "%.1f", load.p99Milliseconds)) ms; \(refreshes) refreshes for \(organizations.count) installations, "
+                    + "one per expiry; 0 replays, 0 refused, 0 grants lost; the instances counted: \(counted)")
             }
-            // Every token handed out is one Linear accepts.
-            for (_, tokens) in load.tokens {
-                for token in tokens { _ = try await world.linear.graphQL("query { viewer { id } }", accessToken: Secret(token)) }
-            }
-            try await world.expectNoGrantLost(organizations)
-            for instance in instances { #expect(!instance.child.hasExited) }
-            report("\(count) instances on \(kind), \(clients) clients, \(Int(elapsed)) s: \(load.requests) requests, all 200, "
-                + "p50 \(String(format: "%.1f", load.p50Milliseconds)) ms, p99 \(String(format: "%.1f", load.p99Milliseconds)) ms; \(refreshes) refreshes for \(organizations.count) installations, "
-                + "one per expiry; 0 replays, 0 refused, 0 grants lost")
         }
     }
 }
