@@ -47,28 +47,18 @@ struct World: Sendable {
     var linear: LinearClient { emulatorClient(emulatorURL, timeout: .seconds(5)) }
 
     func manager(_ configure: (inout TokenManager.Configuration) -> Void = { _ in }) -> TokenManager {
-        var configuration = TokenManager.Configuration()
-        configuration.initialBackoff = .milliseconds(20)
-        configure(&configuration)
-        return TokenManager(vault: vault, linear: linear, configuration: configuration)
+        testManager(vault: vault, linear: linear, configure)
     }
 
-    /// Installs the organizations with tokens minted by the emulator, stored as expiring in `expiresIn` seconds.
+    /// Installs the organizations (new workspaces at the emulator) with tokens the emulator mints,
+    /// stored as expiring in `expiresIn` seconds.
     @discardableResult
     func install(_ organizations: [String], expiresIn: TimeInterval, now: Date = Date()) async throws -> [String: EmulatedTokenResponse] {
-        var grants: [String: EmulatedTokenResponse] = [:]
-        var installations: [Installation] = []
         for organization in organizations {
             await emulator.add(EmulatedOrganization(
                 id: organization, name: organization, urlKey: organization, appUserID: "app-user-\(organization)"))
-            let grant = try await emulator.mintGrant(organizationID: organization)
-            grants[organization] = grant
-            installations.append(Installation(
-                organizationID: organization, appUserID: "app-user-\(organization)", accessToken: Secret(grant.accessToken),
-                refreshToken: Secret(grant.refreshToken!), expiresAt: now.addingTimeInterval(expiresIn), scopes: ["read", "write"]))
         }
-        try await vault.save(installations)
-        return grants
+        return try await installMinted(organizations, emulator: emulator, vault: vault, expiresIn: expiresIn, now: now)
     }
 
     /// The environment of a `linear-oauth serve` or helper child in this world.

@@ -17,20 +17,13 @@ struct ManagerFixture {
     var linear: LinearClient { emulatorClient(url, timeout: .seconds(5)) }
 
     func manager(_ configure: (inout TokenManager.Configuration) -> Void = { _ in }) -> TokenManager {
-        var configuration = TokenManager.Configuration()
-        configuration.initialBackoff = .milliseconds(20)
-        configure(&configuration)
-        return TokenManager(vault: vault, linear: linear, configuration: configuration)
+        testManager(vault: vault, linear: linear, configure)
     }
 
     /// Installs an organization with tokens minted by the emulator, stored as expiring in `expiresIn` seconds.
     @discardableResult
     func install(_ organizationID: String = "org-acme", expiresIn: TimeInterval = -60) async throws -> EmulatedTokenResponse {
-        let grant = try await emulator.mintGrant(organizationID: organizationID)
-        try await vault.save(Installation(
-            organizationID: organizationID, appUserID: "app-user-\(organizationID)", accessToken: Secret(grant.accessToken),
-            refreshToken: Secret(grant.refreshToken!), expiresAt: Date().addingTimeInterval(expiresIn), scopes: ["read", "write"]))
-        return grant
+        try await installMinted([organizationID], emulator: emulator, vault: vault, expiresIn: expiresIn)[organizationID]!
     }
 
     func refreshCalls() async -> [EmulatorRequestRecord] {

@@ -102,3 +102,32 @@ public func emulatorClient(_ baseURL: String, secret: String = LinearEmulator.de
         authorizeURL: baseURL + "/oauth/authorize", timeout: timeout, clientAuthentication: authentication))
 }
 
+
+/// A token manager for tests: a quick first back-off (20 ms), otherwise the defaults, then `configure`.
+public func testManager(
+    vault: TokenVault, linear: LinearClient, _ configure: (inout TokenManager.Configuration) -> Void = { _ in }
+) -> TokenManager {
+    var configuration = TokenManager.Configuration()
+    configuration.initialBackoff = .milliseconds(20)
+    configure(&configuration)
+    return TokenManager(vault: vault, linear: linear, configuration: configuration)
+}
+
+/// Installs organizations (workspaces the emulator knows) with tokens the emulator mints, as an
+/// install would, stored as expiring `expiresIn` seconds after `now`.
+@discardableResult
+public func installMinted(
+    _ organizations: [String], emulator: LinearEmulator, vault: TokenVault, expiresIn: TimeInterval, now: Date = Date()
+) async throws -> [String: EmulatedTokenResponse] {
+    var grants: [String: EmulatedTokenResponse] = [:]
+    var installations: [Installation] = []
+    for organization in organizations {
+        let grant = try await emulator.mintGrant(organizationID: organization)
+        grants[organization] = grant
+        installations.append(Installation(
+            organizationID: organization, appUserID: "app-user-\(organization)", accessToken: Secret(grant.accessToken),
+            refreshToken: Secret(grant.refreshToken!), expiresAt: now.addingTimeInterval(expiresIn), scopes: ["read", "write"]))
+    }
+    try await vault.save(installations)
+    return grants
+}
