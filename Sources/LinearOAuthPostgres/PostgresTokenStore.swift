@@ -21,8 +21,8 @@ private final class ResumeOnce<Value: Sendable>: Sendable {
     func resume(throwing error: any Error) { resume(with: .failure(error)) }
 }
 
-private final class StartedFlag: Sendable {
-    let value = Atomic<Bool>(false)
+private final class LeasePhase: Sendable {
+    let value = Atomic<Int>(0)
 }
 
 /// A value handed to a child task that is known to finish before the value's owner returns.
@@ -210,6 +210,11 @@ public final class PostgresTokenStore: TokenStore {
             )
             """,
         ]),
+        (4, "add linear_tokens.installed_at", [
+            "ALTER TABLE linear_tokens ADD COLUMN installed_at TIMESTAMPTZ",
+            "UPDATE linear_tokens SET installed_at = created_at",
+            "ALTER TABLE linear_tokens ALTER COLUMN installed_at SET NOT NULL",
+        ]),
     ]
 
     /// Serializes concurrent migrators across processes (an arbitrary, fixed advisory lock key).
@@ -248,11 +253,11 @@ public final class PostgresTokenStore: TokenStore {
 
     static let columns = """
         organization_id, app_user_id, access_token, refresh_token, expires_at, scopes, key_id, status, \
-        last_refresh_at, last_error, refresh_failures, created_at, updated_at
+        last_refresh_at, last_error, refresh_failures, created_at, updated_at, installed_at
         """
     static let metadataColumns = """
         organization_id, app_user_id, expires_at, scopes, key_id, status, \
-        last_refresh_at, last_error, refresh_failures, created_at, updated_at
+        last_refresh_at, last_error, refresh_failures, created_at, updated_at, installed_at
         """
 
     public func save(_ installations: [SealedInstallation]) async throws {
@@ -271,11 +276,14 @@ public final class PostgresTokenStore: TokenStore {
     }
 
     public func delete(organizationID: String) async throws -> Bool {
-        try await run(organizationID: nil) {
-            let deleted = !(try await self.rows(
-                "DELETE FROM linear_tokens WHERE organization_id = \(organizationID) RETURNING organization_id").isEmpty)
+        // One transaction, under the lock timeout: the row and its notification go together, and a
+        // refresh holding the row delays the delete by at most the lock timeout.
+        try await transaction(organizationID: organizationID) { connection in
+            let deleted = !(try await connection.query(
+                "DELETE FROM linear_tokens WHERE organization_id = \(organizationID) RETURNING organization_id", logger: self.logger
+            ).collect().isEmpty)
             if deleted {
-                _ = try await self.rows("SELECT pg_notify(\(Self.changesChannel), \(organizationID))")
+                try await connection.query("SELECT pg_notify(\(Self.changesChannel), \(organizationID))", logger: self.logger)
             }
             return deleted
         }
@@ -469,10 +477,10 @@ public final class PostgresTokenStore: TokenStore {
         }
     }
 
-    /// Runs one statement on a pooled connection and collects its rows, answering within
-    /// ``connectionTimeout`` plus the statement's own time. A statement that has not finished by twice
-    /// the connection timeout (a connection that hangs around a server restart) is abandoned: the
-    /// caller gets "unavailable" at once, and the statement finishes or fails on its own.
+    /// Runs one statement (outside a transaction: reads, and single-statement writes that take no
+    /// row lock) on a pooled connection and collects its rows. If no answer has come twice
+    /// ``connectionTimeout`` after the call (a connection that hangs around a server restart, say),
+    /// the caller gets "unavailable" and the statement is left to finish or fail on its own.
     private func rows(_ query: PostgresQuery) async throws -> [PostgresRow] {
         let logger = self.logger
         let work = Task { try await self.withConnection { connection in try await connection.query(query, logger: logger).collect() } }
@@ -501,11 +509,15 @@ public final class PostgresTokenStore: TokenStore {
         let client = self.client
         return try await withoutActuallyEscaping(body) { body in
             let work = UncheckedSendable(body)
-            let started = StartedFlag()
+            // 0: waiting for a connection, 1: running the body, 2: timed out (the body must not run).
+            let phase = LeasePhase()
+            let timedOut = TokenStoreError.database("no connection to PostgreSQL within \(Self.milliseconds(timeout)) ms; is the server up?")
             return try await withThrowingTaskGroup(of: Result?.self) { group in
                 group.addTask {
                     try await client.withConnection { connection in
-                        started.value.store(true, ordering: .relaxed)
+                        guard phase.value.compareExchange(expected: 0, desired: 1, ordering: .acquiringAndReleasing).exchanged else {
+                            throw timedOut
+                        }
                         return try await work.value(connection)
                     }
                 }
@@ -518,9 +530,9 @@ public final class PostgresTokenStore: TokenStore {
                         group.cancelAll()
                         return result
                     }
-                    if !started.value.load(ordering: .relaxed) {
+                    if phase.value.compareExchange(expected: 0, desired: 2, ordering: .acquiringAndReleasing).exchanged {
                         group.cancelAll()
-                        throw TokenStoreError.database("no connection to PostgreSQL within \(Self.milliseconds(timeout)) ms; is the server up?")
+                        throw timedOut
                     }
                 }
                 throw CancellationError()
@@ -572,13 +584,14 @@ public final class PostgresTokenStore: TokenStore {
             INSERT INTO linear_tokens (\(unescaped: Self.columns))
             VALUES (\(m.organizationID), \(m.appUserID), \(ByteBuffer(bytes: installation.accessToken)),
                 \(ByteBuffer(bytes: installation.refreshToken)), \(m.expiresAt), \(m.scopes.joined(separator: " ")),
-                \(m.keyID), \(m.status.rawValue), \(m.lastRefreshAt), \(m.lastError), \(m.refreshFailures), now(), now())
+                \(m.keyID), \(m.status.rawValue), \(m.lastRefreshAt), \(m.lastError), \(m.refreshFailures), now(), now(), \(m.installedAt))
             ON CONFLICT (organization_id) DO UPDATE SET
                 app_user_id = excluded.app_user_id, access_token = excluded.access_token,
                 refresh_token = excluded.refresh_token, expires_at = excluded.expires_at,
                 scopes = excluded.scopes, key_id = excluded.key_id, status = excluded.status,
                 last_refresh_at = excluded.last_refresh_at, last_error = excluded.last_error,
-                refresh_failures = excluded.refresh_failures, updated_at = excluded.updated_at
+                refresh_failures = excluded.refresh_failures, updated_at = excluded.updated_at,
+                installed_at = excluded.installed_at
             """,
             logger: logger)
         try await connection.query("SELECT pg_notify(\(Self.changesChannel), \(m.organizationID))", logger: logger)
@@ -597,29 +610,29 @@ public final class PostgresTokenStore: TokenStore {
 
     static func decodeSealed(_ row: PostgresRow) throws -> SealedInstallation {
         let (organizationID, appUserID, access, refresh, expiresAt, scopes, keyID, status, lastRefreshAt, lastError,
-            refreshFailures, createdAt, updatedAt) = try row.decode(
-                (String, String, ByteBuffer, ByteBuffer, Date, String, String, String, Date?, String?, Int, Date, Date).self)
+            refreshFailures, createdAt, updatedAt, installedAt) = try row.decode(
+                (String, String, ByteBuffer, ByteBuffer, Date, String, String, String, Date?, String?, Int, Date, Date, Date).self)
         return SealedInstallation(
             metadata: try metadata(
                 organizationID, appUserID, expiresAt, scopes, keyID, status, lastRefreshAt, lastError, refreshFailures,
-                createdAt, updatedAt),
+                createdAt, updatedAt, installedAt),
             accessToken: Array(access.readableBytesView),
             refreshToken: Array(refresh.readableBytesView))
     }
 
     static func decodeMetadata(_ row: PostgresRow) throws -> InstallationMetadata {
         let (organizationID, appUserID, expiresAt, scopes, keyID, status, lastRefreshAt, lastError, refreshFailures,
-            createdAt, updatedAt) = try row.decode(
-                (String, String, Date, String, String, String, Date?, String?, Int, Date, Date).self)
+            createdAt, updatedAt, installedAt) = try row.decode(
+                (String, String, Date, String, String, String, Date?, String?, Int, Date, Date, Date).self)
         return try metadata(
             organizationID, appUserID, expiresAt, scopes, keyID, status, lastRefreshAt, lastError, refreshFailures,
-            createdAt, updatedAt)
+            createdAt, updatedAt, installedAt)
     }
 
     private static func metadata(
         _ organizationID: String, _ appUserID: String, _ expiresAt: Date, _ scopes: String, _ keyID: String,
         _ status: String, _ lastRefreshAt: Date?, _ lastError: String?, _ refreshFailures: Int, _ createdAt: Date,
-        _ updatedAt: Date
+        _ updatedAt: Date, _ installedAt: Date
     ) throws -> InstallationMetadata {
         guard let status = InstallationStatus(rawValue: status) else {
             throw TokenStoreError.database("unknown installation status \"\(status)\"")
@@ -628,7 +641,7 @@ public final class PostgresTokenStore: TokenStore {
             organizationID: organizationID, appUserID: appUserID, expiresAt: expiresAt,
             scopes: scopes.split(separator: " ").map(String.init), status: status, keyID: keyID,
             lastRefreshAt: lastRefreshAt, lastError: lastError, refreshFailures: refreshFailures,
-            createdAt: createdAt, updatedAt: updatedAt)
+            createdAt: createdAt, updatedAt: updatedAt, installedAt: installedAt)
     }
 
     static func milliseconds(_ duration: Duration) -> Int64 {

@@ -105,6 +105,10 @@ public final class SQLiteTokenStore: TokenStore {
             ) STRICT
             """,
         ]),
+        (4, "add linear_tokens.installed_at", [
+            "ALTER TABLE linear_tokens ADD COLUMN installed_at INTEGER NOT NULL DEFAULT 0",
+            "UPDATE linear_tokens SET installed_at = created_at",
+        ]),
     ]
 
     public func migrate() async throws {
@@ -132,11 +136,11 @@ public final class SQLiteTokenStore: TokenStore {
 
     static let columns = """
         organization_id, app_user_id, access_token, refresh_token, expires_at, scopes, key_id, status,
-        last_refresh_at, last_error, refresh_failures, created_at, updated_at
+        last_refresh_at, last_error, refresh_failures, created_at, updated_at, installed_at
         """
     static let metadataColumns = """
         organization_id, app_user_id, expires_at, scopes, key_id, status,
-        last_refresh_at, last_error, refresh_failures, created_at, updated_at
+        last_refresh_at, last_error, refresh_failures, created_at, updated_at, installed_at
         """
 
     public func save(_ installations: [SealedInstallation]) async throws {
@@ -384,17 +388,19 @@ public final class SQLiteTokenStore: TokenStore {
             .blob(ByteBuffer(bytes: installation.accessToken)), .blob(ByteBuffer(bytes: installation.refreshToken)),
             .integer(microseconds(m.expiresAt)), .text(m.scopes.joined(separator: " ")), .text(m.keyID),
             .text(m.status.rawValue), lastRefreshAt, lastError, .integer(numericCast(m.refreshFailures)), now, now,
+            .integer(microseconds(m.installedAt)),
         ]
         _ = try await connection.query(
             """
             INSERT INTO linear_tokens (\(columns))
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT (organization_id) DO UPDATE SET
                 app_user_id = excluded.app_user_id, access_token = excluded.access_token,
                 refresh_token = excluded.refresh_token, expires_at = excluded.expires_at,
                 scopes = excluded.scopes, key_id = excluded.key_id, status = excluded.status,
                 last_refresh_at = excluded.last_refresh_at, last_error = excluded.last_error,
-                refresh_failures = excluded.refresh_failures, updated_at = excluded.updated_at
+                refresh_failures = excluded.refresh_failures, updated_at = excluded.updated_at,
+                installed_at = excluded.installed_at
             """,
             binds)
     }
@@ -423,7 +429,8 @@ public final class SQLiteTokenStore: TokenStore {
             lastError: row.column("last_error")?.string,
             refreshFailures: Int(row.column("refresh_failures")?.integer ?? 0),
             createdAt: try date(row, "created_at"),
-            updatedAt: try date(row, "updated_at"))
+            updatedAt: try date(row, "updated_at"),
+            installedAt: try date(row, "installed_at"))
     }
 
     private static func text(_ row: SQLiteRow, _ name: String) throws -> String {

@@ -7,7 +7,6 @@ import Logging
 import Metrics
 import NIOCore
 import Prometheus
-import Synchronization
 
 /// The HTTP service's settings.
 public struct LinearOAuthServerConfiguration: Sendable {
@@ -46,8 +45,6 @@ public struct LinearOAuthServer: Sendable {
     let logger: Logger
 
     let metrics: any MetricsFactory
-    /// Webhook deliveries already acted on, remembered while a replay could still pass the timestamp check.
-    let recentWebhooks = RecentIDs()
 
     public init(manager: TokenManager, configuration: LinearOAuthServerConfiguration, logger: Logger = Logger(label: "linear-oauth.server")) {
         self.manager = manager
@@ -89,7 +86,14 @@ public struct LinearOAuthServer: Sendable {
             }
         }
         router.post("/webhooks/linear") { request, context in
-            let response = try await webhook(request, context)
+            let response: Response
+            do {
+                response = try await webhook(request, context)
+            } catch {
+                let status = error is TokenStoreError ? "503" : "500"
+                Counter(label: "linear_oauth_webhooks_total", dimensions: [("outcome", "refused_\(status)")], factory: metrics).increment()
+                throw error
+            }
             let outcome = (response.status == .ok ? "accepted" : "refused") + "_\(response.status.code)"
             Counter(label: "linear_oauth_webhooks_total", dimensions: [("outcome", outcome)], factory: metrics).increment()
             return response
@@ -182,22 +186,26 @@ public struct LinearOAuthServer: Sendable {
             return Self.json(.badRequest, ["error": "bad_body", "message": "OAuthApp revoked without organizationId"])
         }
         // A delivery seen before (Linear retrying, or a replay inside the tolerance): answered, not acted on again.
-        let deliveryID = payload["webhookId"] as? String ?? request.headers[HTTPField.Name("linear-delivery")!]
-        if let deliveryID, !recentWebhooks.firstSighting(deliveryID, keepFor: 2 * configuration.webhookTolerance.timeInterval) {
-            return Self.json(.ok, ["status": "duplicate"])
+        // Linear already revoked the grant: delete the tokens here, unless they belong to an install made
+        // after the webhook was signed (a replay, or a late delivery, must not remove a newer grant).
+        // Under the row's lock, so a re-install cannot slip in between the check and the delete.
+        // The time the body itself carries (signed), never the unsigned header.
+        guard let signedAt = (payload["webhookTimestamp"] as? NSNumber).map({ Date(timeIntervalSince1970: $0.doubleValue / 1000) })
+            ?? (payload["createdAt"] as? String).flatMap(RFC3339.parse)
+        else {
+            return Self.json(.badRequest, ["error": "missing_timestamp", "message": "OAuthApp revoked without webhookTimestamp or createdAt in the body"])
         }
-        // Linear already revoked the grant: delete the tokens here and forget them.
-        let deleted: Bool
-        do {
-            deleted = try await manager.vault.delete(organizationID: organizationID)
-        } catch {
-            // Not done: Linear's retry of this delivery must be acted on.
-            if let deliveryID { recentWebhooks.forget(deliveryID) }
-            throw error
+        let outcome: String = try await manager.vault.store.withRefreshLock(organizationID: organizationID) { sealed, transaction in
+            guard let sealed else { return "not_installed" }
+            // In whole milliseconds, as Linear signs them.
+            func milliseconds(_ date: Date) -> Int64 { Int64((date.timeIntervalSince1970 * 1000).rounded(.down)) }
+            guard milliseconds(sealed.metadata.installedAt) <= milliseconds(signedAt) else { return "newer_install_kept" }
+            try await transaction.delete()
+            return "deleted"
         }
         manager.evict(organizationID)
-        logger.info("the app was uninstalled; tokens deleted", metadata: ["organization": .string(organizationID), "had_tokens": .stringConvertible(deleted)])
-        return Self.json(.ok, ["status": deleted ? "deleted" : "not_installed"])
+        logger.info("the app was uninstalled", metadata: ["organization": .string(organizationID), "outcome": .string(outcome)])
+        return Self.json(.ok, ["status": outcome])
     }
 
     // MARK: - Answers
@@ -302,35 +310,6 @@ struct RequestMetricsMiddleware: RouterMiddleware {
             dimensions: [("route", context.endpointPath ?? "unmatched"), ("method", request.method.rawValue), ("status", String(status))],
             factory: factory
         ).increment()
-    }
-}
-
-/// Ids seen recently (bounded: the oldest are forgotten first).
-final class RecentIDs: Sendable {
-    private let state = Mutex<(seen: [String: Date], order: [(String, Date)])>(([:], []))
-    private let capacity = 100_000
-
-    /// Forgets `id` (what it stood for was not done after all).
-    func forget(_ id: String) {
-        state.withLock { _ = $0.seen.removeValue(forKey: id) }
-    }
-
-    /// `true` the first time `id` is offered within `keepFor` seconds.
-    func firstSighting(_ id: String, keepFor: TimeInterval, now: Date = Date()) -> Bool {
-        state.withLock { state in
-            let cutoff = now.addingTimeInterval(-keepFor)
-            var dropped = 0
-            while dropped < state.order.count, state.order[dropped].1 < cutoff || state.order.count - dropped >= capacity {
-                let (old, at) = state.order[dropped]
-                if state.seen[old] == at { state.seen.removeValue(forKey: old) }
-                dropped += 1
-            }
-            if dropped > 0 { state.order.removeFirst(dropped) }
-            if let at = state.seen[id], at >= cutoff { return false }
-            state.seen[id] = now
-            state.order.append((id, now))
-            return true
-        }
     }
 }
 

@@ -20,7 +20,7 @@ public enum OpenAPIDocument {
         "schemas": {
           "Installation": {
             "type": "object",
-            "required": ["organization_id", "app_user_id", "expires_at", "scopes", "status", "key_id", "refresh_failures", "created_at", "updated_at"],
+            "required": ["organization_id", "app_user_id", "expires_at", "scopes", "status", "key_id", "refresh_failures", "created_at", "updated_at", "installed_at"],
             "properties": {
               "organization_id": { "type": "string" },
               "app_user_id": { "type": "string" },
@@ -32,7 +32,8 @@ public enum OpenAPIDocument {
               "last_error": { "type": "string" },
               "refresh_failures": { "type": "integer" },
               "created_at": { "type": "string", "format": "date-time" },
-              "updated_at": { "type": "string", "format": "date-time" }
+              "updated_at": { "type": "string", "format": "date-time" },
+              "installed_at": { "type": "string", "format": "date-time", "description": "When the current grant was installed; a refresh keeps it." }
             }
           },
           "AccessToken": {
@@ -71,7 +72,7 @@ public enum OpenAPIDocument {
         "/readyz": { "get": { "summary": "The database answers.", "responses": { "200": { "description": "Ready" }, "503": { "description": "The database is not reachable" } } } },
         "/metrics": { "get": { "summary": "Prometheus metrics.", "responses": { "200": { "description": "Prometheus text format", "content": { "text/plain": {} } } } } },
         "/openapi.json": { "get": { "summary": "This document.", "responses": { "200": { "description": "OpenAPI 3.1" } } } },
-        "/oauth/authorize": { "get": { "summary": "Start an install: redirects to Linear's consent page (actor=app, state, PKCE S256).", "responses": { "302": { "description": "To Linear" } } } },
+        "/oauth/authorize": { "get": { "summary": "Start an install: redirects to Linear's consent page (actor=app, state, PKCE S256).", "responses": { "302": { "description": "To Linear" }, "500": { "description": "Installs are not configured (no LINEAR_REDIRECT_URI)" }, "503": { "$ref": "#/components/responses/Unavailable" } } } },
         "/oauth/callback": {
           "get": {
             "summary": "Linear's redirect back: stores the workspace's tokens.",
@@ -88,7 +89,12 @@ public enum OpenAPIDocument {
             "summary": "Linear's webhooks; OAuthApp/revoked deletes the organization's tokens.",
             "parameters": [{ "name": "linear-signature", "in": "header", "required": true, "schema": { "type": "string" }, "description": "Hex HMAC-SHA256 of the raw body with LINEAR_WEBHOOK_SECRET." }],
             "requestBody": { "required": true, "content": { "application/json": { "schema": { "type": "object" } } } },
-            "responses": { "200": { "description": "Handled or ignored" }, "400": { "description": "Stale or missing timestamp, or a bad body" }, "401": { "description": "Bad or missing signature" } }
+            "responses": {
+              "200": { "description": "Handled: status deleted, not_installed, newer_install_kept (signed before the current install: a replay or a late delivery), or ignored (another event)" },
+              "400": { "description": "Stale or missing timestamp, or a bad body" },
+              "401": { "description": "Bad or missing signature" },
+              "503": { "$ref": "#/components/responses/Unavailable" }
+            }
           }
         },
         "/v1/installations": {
@@ -97,7 +103,8 @@ public enum OpenAPIDocument {
             "security": [{ "apiKey": [] }],
             "responses": {
               "200": { "description": "Installations", "content": { "application/json": { "schema": { "type": "array", "items": { "$ref": "#/components/schemas/Installation" } } } } },
-              "401": { "$ref": "#/components/responses/Unauthorized" }
+              "401": { "$ref": "#/components/responses/Unauthorized" },
+              "503": { "$ref": "#/components/responses/Unavailable" }
             }
           }
         },
@@ -109,7 +116,8 @@ public enum OpenAPIDocument {
             "responses": {
               "200": { "description": "The installation", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Installation" } } } },
               "401": { "$ref": "#/components/responses/Unauthorized" },
-              "404": { "$ref": "#/components/responses/NotInstalled" }
+              "404": { "$ref": "#/components/responses/NotInstalled" },
+              "503": { "$ref": "#/components/responses/Unavailable" }
             }
           },
           "delete": {

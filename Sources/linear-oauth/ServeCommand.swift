@@ -119,8 +119,14 @@ struct ServeCommand: AsyncParsableCommand {
             let group = ServiceGroup(configuration: .init(
                 services: [app, TokenRefresher(manager: manager), TokenChangeListener(manager: manager)],
                 gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-            try await group.run()
-            // A refresh cut off after Linear answered is recoverable only within Linear's grace period.
+            // A refresh cut off after Linear answered is recoverable only within Linear's grace period:
+            // wait for the background ones however the group ends.
+            do {
+                try await group.run()
+            } catch {
+                await manager.finishBackgroundRefreshes()
+                throw error
+            }
             await manager.finishBackgroundRefreshes()
         }
     }

@@ -172,7 +172,7 @@ extension FaultSuite {
                 try await target.world.install(["org-seed-1"], expiresIn: 86_400)
                 let reinstalled = try await target.snapshot()
                 let replay = try await target.webhook(uninstall)
-                #expect(replay.status == 200 && replay.body.contains("duplicate"), "replay: \(replay.status.map(String.init) ?? "closed") \(replay.body)")
+                #expect(replay.status == 200 && replay.body.contains("newer_install_kept"), "replay: \(replay.status.map(String.init) ?? "closed") \(replay.body)")
                 #expect(try await target.snapshot() == reinstalled, "a replayed uninstall deleted a new install")
             }
         }

@@ -117,11 +117,40 @@ struct TokenStoreTests {
         }
     }
 
+    @Test("migration 4 adds installed_at to a populated version-3 database; a refresh keeps it, a re-install resets it",
+          arguments: StoreKind.allCases)
+    func installedAtMigration(kind: StoreKind) async throws {
+        try await withTestStore(kind) { test in
+            let vault = TokenVault(store: test.store, keyRing: try Fixtures.keyRing("k1"))
+            try await vault.save(Fixtures.installation("org-m"))
+            // Back to version 3, as a database written by the previous release.
+            try await test.execute("ALTER TABLE linear_tokens DROP COLUMN installed_at")
+            try await test.execute("DELETE FROM linear_oauth_schema_migrations WHERE version = 4")
+            try await test.store.migrate()
+            let migrated = try #require(try await vault.load(organizationID: "org-m"))
+            #expect(sameInstant(migrated.installedAt, migrated.createdAt))
+            // A refresh (a write under the lock) keeps it.
+            try await vault.withRefreshLock(organizationID: "org-m") { current, writer in
+                var refreshed = try #require(current)
+                refreshed.accessToken = Secret(TestSecrets.record("lin_oauth_refreshed_\(UUID().uuidString)", kind: "access-token"))
+                try await writer.save(refreshed)
+            }
+            #expect(sameInstant(try await vault.load(organizationID: "org-m")?.installedAt, migrated.installedAt))
+            // A new install of the same workspace sets it anew (and keeps created_at).
+            let reinstall = Fixtures.installation("org-m")
+            try await vault.save(reinstall)
+            let reinstalled = try #require(try await vault.load(organizationID: "org-m"))
+            #expect(sameInstant(reinstalled.installedAt, reinstall.installedAt))
+            #expect(reinstalled.installedAt > migrated.installedAt)
+            #expect(sameInstant(reinstalled.createdAt, migrated.createdAt))
+        }
+    }
+
     @Test("a database migrated by a newer version is refused", arguments: StoreKind.allCases)
     func schemaTooNew(kind: StoreKind) async throws {
         try await withTestStore(kind) { test in
             try await test.execute("INSERT INTO linear_oauth_schema_migrations (version, name, applied_at) VALUES (999, 'future', \(kind == .sqlite ? "0" : "now()"))")
-            await #expect(throws: TokenStoreError.schemaTooNew(databaseVersion: 999, supportedVersion: 3)) {
+            await #expect(throws: TokenStoreError.schemaTooNew(databaseVersion: 999, supportedVersion: 4)) {
                 try await test.store.migrate()
             }
         }

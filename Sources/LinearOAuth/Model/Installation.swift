@@ -32,6 +32,9 @@ public struct InstallationMetadata: Sendable, Equatable, Codable {
     public var createdAt: Date
     /// When the row was last written (set by the store on write).
     public var updatedAt: Date
+    /// When the current grant was installed (a new install, or a re-install, sets it; a refresh
+    /// keeps it). An uninstall webhook signed before this time is about an earlier grant.
+    public var installedAt: Date
 
     /// Creates metadata; the store sets `keyID`, `createdAt` and `updatedAt` when it writes.
     public init(
@@ -45,7 +48,8 @@ public struct InstallationMetadata: Sendable, Equatable, Codable {
         lastError: String? = nil,
         refreshFailures: Int = 0,
         createdAt: Date = Date(),
-        updatedAt: Date = Date()
+        updatedAt: Date = Date(),
+        installedAt: Date = Date()
     ) {
         self.organizationID = organizationID
         self.appUserID = appUserID
@@ -58,6 +62,7 @@ public struct InstallationMetadata: Sendable, Equatable, Codable {
         self.refreshFailures = refreshFailures
         self.createdAt = createdAt
         self.updatedAt = updatedAt
+        self.installedAt = installedAt
     }
 
     enum CodingKeys: String, CodingKey {
@@ -72,6 +77,7 @@ public struct InstallationMetadata: Sendable, Equatable, Codable {
         case refreshFailures = "refresh_failures"
         case createdAt = "created_at"
         case updatedAt = "updated_at"
+        case installedAt = "installed_at"
     }
 }
 

@@ -297,8 +297,9 @@ public final class TokenManager: Sendable {
                     // Never past the expiry: once the token is dead, callers must be able to try again. Near
                     // the expiry the next try is spread over what is left, so installations that failed
                     // together do not all come back at the same instant.
+                    // Near it, never closer together than the longest back-off (nor past the expiry).
                     let left = installation.expiresAt.timeIntervalSince(now)
-                    let next = wait < left ? wait : left * Double.random(in: 0.5...1)
+                    let next = wait < left ? wait : max(left * Double.random(in: 0.5...1), min(left, configuration.maxBackoff.timeInterval))
                     return (Self.token(installation), now.addingTimeInterval(next))
                 }
                 guard attempt < configuration.maxAttempts else {
