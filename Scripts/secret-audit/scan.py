@@ -37,10 +37,11 @@ def load_secrets(directory):
 
 
 def variants(value, kind):
-    forms = {value, urllib.parse.quote(value, safe=""), json.dumps(value)[1:-1]}
+    forms = {value, urllib.parse.quote(value, safe=""), json.dumps(value)[1:-1], value.replace("/", "\\/")}
     if kind == "encryption-key":
         try:
-            forms.add(base64.b64decode(value, validate=True).hex())
+            raw = base64.b64decode(value, validate=True)
+            forms |= {raw.hex(), base64.urlsafe_b64encode(raw).decode(), base64.urlsafe_b64encode(raw).decode().rstrip("=")}
         except ValueError:
             pass
     return {form for form in forms if len(form) >= MIN_LENGTH}

@@ -5,22 +5,6 @@ import NIOSSL
 import PostgresNIO
 import Synchronization
 
-/// A continuation resumed by whichever of several tasks comes first.
-private final class ResumeOnce<Value: Sendable>: Sendable {
-    private let continuation: Mutex<CheckedContinuation<Value, any Error>?>
-
-    init(_ continuation: CheckedContinuation<Value, any Error>) { self.continuation = Mutex(continuation) }
-
-    func resume(with result: Result<Value, any Error>) {
-        continuation.withLock { continuation in
-            continuation?.resume(with: result)
-            continuation = nil
-        }
-    }
-
-    func resume(throwing error: any Error) { resume(with: .failure(error)) }
-}
-
 private final class LeasePhase: Sendable {
     let value = Atomic<Int>(0)
 }

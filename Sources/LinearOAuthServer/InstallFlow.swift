@@ -59,44 +59,71 @@ extension LinearOAuthServer {
         } catch {
             return Self.page(.badRequest, "Install failed", "This install link cannot be verified: start the install again.")
         }
+        let tokens: LinearTokenResponse
         do {
-            let tokens = try await manager.linear.exchangeCode(code, codeVerifier: verifier)
-            struct Identity: Decodable {
-                struct Viewer: Decodable { var id: String }
-                struct Organization: Decodable { var id: String; var name: String; var urlKey: String }
-                var viewer: Viewer
-                var organization: Organization
+            tokens = try await manager.linear.exchangeCode(code, codeVerifier: verifier)
+        } catch {
+            switch error {
+            case .transient:
+                return Self.page(.serviceUnavailable, "Install failed", "Linear did not answer; try the install again in a moment.")
+            case .configuration(let details) where details.status == 401 || ["invalid_client", "unauthorized_client"].contains(details.code ?? ""):
+                logger.error("Linear refused the app's credentials at the code exchange", metadata: ["reason": .string(error.description)])
+                return Self.page(.internalServerError, "Install failed", "Linear refused this app's credentials: the service is misconfigured.")
+            case .reauthorizationRequired, .configuration:
+                // Anything else about the code (forged, used, expired, malformed) is the request's fault.
+                // Logged, in case it is this service's configuration (a redirect URI Linear does not know).
+                logger.warning("Linear refused an authorization code", metadata: ["reason": .string(error.description)])
+                return Self.page(.badRequest, "Install failed", "Linear refused the authorization code (\(error.details.message)): start the install again.")
             }
-            let identity = try await manager.linear.graphQL(
+        }
+        struct Identity: Decodable {
+            struct Viewer: Decodable { var id: String }
+            struct Organization: Decodable { var id: String; var name: String; var urlKey: String }
+            var viewer: Viewer
+            var organization: Organization
+        }
+        let identity: Identity
+        do {
+            identity = try await manager.linear.graphQL(
                 "query { viewer { id } organization { id name urlKey } }", accessToken: tokens.accessToken
             ).decode(Identity.self)
-            guard let refreshToken = tokens.refreshToken else {
-                return Self.page(.badGateway, "Install failed", "Linear sent no refresh token.")
+        } catch {
+            // The grant exists at Linear but will not be stored: give it back (best effort).
+            await revokeUnstored(tokens)
+            switch error {
+            case LinearAPIError.transport, LinearAPIError.rateLimited:
+                return Self.page(.serviceUnavailable, "Install failed", "Linear did not answer; try the install again in a moment.")
+            default:
+                logger.error("Linear's answer did not name the workspace", metadata: ["reason": .string("\(error)")])
+                return Self.page(.badGateway, "Install failed", "Linear did not say which workspace this is; try the install again.")
             }
+        }
+        guard let refreshToken = tokens.refreshToken else {
+            await revokeUnstored(tokens)
+            return Self.page(.badGateway, "Install failed", "Linear sent no refresh token.")
+        }
+        do {
             // A re-install replaces the tokens and clears reauthorization_required.
             try await manager.vault.save(Installation(
                 organizationID: identity.organization.id, appUserID: identity.viewer.id, accessToken: tokens.accessToken,
                 refreshToken: refreshToken, expiresAt: tokens.expiresAt, scopes: tokens.scopes))
-            manager.evict(identity.organization.id)
-            if let successURL = configuration.successURL {
-                return Response(status: .found, headers: [.location: successURL, .cacheControl: "no-store"])
-            }
-            return Self.page(.ok, "Installed", "The app is installed in the \(identity.organization.name) workspace (\(identity.organization.urlKey)).")
-        } catch let error as LinearOAuthError {
-            switch error {
-            case .reauthorizationRequired:
-                // A code that is forged, used or expired: the request's fault, not the service's.
-                return Self.page(.badRequest, "Install failed", "Linear refused the authorization code (\(error.details.message)): start the install again.")
-            case .configuration:
-                return Self.page(.internalServerError, "Install failed", "Linear refused this app's credentials: the service is misconfigured.")
-            case .transient:
-                return Self.page(.serviceUnavailable, "Install failed", "Linear did not answer; try the install again in a moment.")
-            }
-        } catch let error as LinearAPIError {
-            return Self.page(.badGateway, "Install failed", "Linear did not say which workspace this is: \(error)")
         } catch {
-            return Self.page(.serviceUnavailable, "Install failed", "The tokens could not be stored; try again.")
+            await revokeUnstored(tokens)
+            return Self.page(.serviceUnavailable, "Install failed", "The tokens could not be stored; try the install again.")
         }
+        manager.evict(identity.organization.id)
+        if let successURL = configuration.successURL {
+            return Response(status: .found, headers: [.location: successURL, .cacheControl: "no-store"])
+        }
+        return Self.page(.ok, "Installed", "The app is installed in the \(identity.organization.name) workspace (\(identity.organization.urlKey)).")
+    }
+
+    /// Revokes tokens of an install that failed after the code exchange, so no grant is left behind
+    /// at Linear that nothing here knows of (the admin's next attempt makes a new one).
+    private func revokeUnstored(_ tokens: LinearTokenResponse) async {
+        let revocations = [tokens.accessToken].map { ($0, LinearTokenTypeHint.accessToken) }
+            + (tokens.refreshToken.map { [($0, LinearTokenTypeHint.refreshToken)] } ?? [])
+        for (token, hint) in revocations { _ = try? await manager.linear.revoke(token, hint: hint) }
     }
 
     static func stateName(_ state: String) -> String { "oauth-state:\(state)" }

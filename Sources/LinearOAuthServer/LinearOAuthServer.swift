@@ -60,8 +60,10 @@ public struct LinearOAuthServer: Sendable {
         router.add(middleware: ErrorAnswerMiddleware(logger: logger))
         if let registry = configuration.prometheus {
             router.get("/metrics") { _, _ in
-                // Installations by status, counted at scrape time.
-                if let installations = try? await manager.vault.list() {
+                // Installations by status, counted at scrape time; skipped rather than holding the scrape
+                // when the database is slow or down.
+                let vault = manager.vault
+                if let installations = await Self.within(.seconds(1), { try await vault.list() }) {
                     for status in InstallationStatus.allCases {
                         Gauge(label: "linear_oauth_installations", dimensions: [("status", status.rawValue)], factory: metrics)
                             .record(installations.filter { $0.status == status }.count)
@@ -206,6 +208,22 @@ public struct LinearOAuthServer: Sendable {
         manager.evict(organizationID)
         logger.info("the app was uninstalled", metadata: ["organization": .string(organizationID), "outcome": .string(outcome)])
         return Self.json(.ok, ["status": outcome])
+    }
+
+    /// `work`'s result, or `nil` if it fails or takes longer than `limit` (it is then left to finish
+    /// on its own).
+    static func within<T: Sendable>(_ limit: Duration, _ work: @escaping @Sendable () async throws -> T) async -> T? {
+        try? await withCheckedThrowingContinuation { continuation in
+            let answer = ResumeOnce(continuation)
+            let task = Task {
+                do { answer.resume(with: .success(try await work())) } catch { answer.resume(throwing: error) }
+            }
+            Task {
+                try? await Task.sleep(for: limit)
+                task.cancel()
+                answer.resume(throwing: CancellationError())
+            }
+        }
     }
 
     // MARK: - Answers

@@ -67,6 +67,9 @@ public final class ChildProcess: Sendable {
     private let status = Mutex<Int32?>(nil)
 
     public init(_ executable: URL, _ arguments: [String], environment: [String: String]) throws {
+        var environment = environment
+        // Under the secrets check, long-running children (the service) log everything they can.
+        if SecretAudit.directory != nil, environment["LINEAR_OAUTH_LOG_LEVEL"] == nil { environment["LINEAR_OAUTH_LOG_LEVEL"] = "trace" }
         let stdin = try Spawn.pipe(), stdout = try Spawn.pipe()
         pid = try Spawn.start(
             [executable.path] + arguments, environment: environment,
