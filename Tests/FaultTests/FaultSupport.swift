@@ -152,8 +152,9 @@ struct LoadReport: Sendable {
     var transportErrors = 0
     /// 200 answers whose token had already expired.
     var expiredServed = 0
-    /// Every distinct token served, per organization.
-    var tokens: [String: Set<String>] = [:]
+    /// Served tokens checked with Linear at once, and those Linear refused.
+    var checkedWithLinear = 0
+    var refusedByLinear = 0
     /// Bodies of answers other than 200 and 503 (at most a few).
     var unexpected: [String] = []
     var p50Milliseconds = 0.0
@@ -164,15 +165,18 @@ struct LoadReport: Sendable {
         statuses.merge(other.statuses, uniquingKeysWith: +)
         transportErrors += other.transportErrors
         expiredServed += other.expiredServed
-        tokens.merge(other.tokens) { $0.union($1) }
+        checkedWithLinear += other.checkedWithLinear
+        refusedByLinear += other.refusedByLinear
         unexpected += other.unexpected.prefix(max(0, 5 - unexpected.count))
     }
 }
 
 /// `clients` concurrent callers, each asking a random instance for a random organization's access
-/// token in a loop, until `duration` has passed.
+/// token in a loop, until `duration` has passed. One answer in `checkEvery` is shown to Linear (`linear`)
+/// as soon as it arrives.
 func runLoad(
-    instances: [String], organizations: [String], clients: Int, duration: Duration, apiKey: String
+    instances: [String], organizations: [String], clients: Int, duration: Duration, apiKey: String,
+    linear: LinearClient, checkEvery: Int = 50
 ) async -> LoadReport {
     let deadline = ContinuousClock.now + duration
     return await withTaskGroup(of: (LoadReport, [Double]).self) { group in
@@ -194,8 +198,15 @@ func runLoad(
                         report.statuses[status, default: 0] += 1
                         let json = (try? JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any]) ?? [:]
                         if status == 200, let token = json["access_token"] as? String, let expires = json["expires_at"] as? String {
-                            report.tokens[organization, default: []].insert(token)
                             if let date = RFC3339.parse(expires), date <= Date() { report.expiredServed += 1 }
+                            if report.requests % checkEvery == 0 {
+                                report.checkedWithLinear += 1
+                                do {
+                                    _ = try await linear.graphQL("query { viewer { id } }", accessToken: Secret(token))
+                                } catch {
+                                    report.refusedByLinear += 1
+                                }
+                            }
                         } else {
                             SecretAudit.capture("http", "\(status) \(String(buffer: body))")
                         }

@@ -87,8 +87,9 @@ struct TokenManagerTests {
             }
             let first = try await manager.accessToken(for: "org-acme")
             #expect(first.token == Secret(original.accessToken))
-            // 400 s left: inside the 600 s margin, more than half of it to spare.
-            clock.withLock { $0 = start.addingTimeInterval(3_200) }
+            // 312 s left: inside the 600 s margin, with more than half of it to spare, and below every
+            // entry's refresh-ahead point (a random point between 330 and 600 s).
+            clock.withLock { $0 = start.addingTimeInterval(3_288) }
             let tokens = try await withThrowingTaskGroup(of: Secret.self) { group in
                 for _ in 0..<100 { group.addTask { try await manager.accessToken(for: "org-acme").token } }
                 return try await group.reduce(into: Set<Secret>()) { $0.insert($1) }

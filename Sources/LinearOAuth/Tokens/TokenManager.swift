@@ -38,8 +38,9 @@ public final class TokenManager: Sendable {
         /// Where metrics go; `nil`: the process-wide `MetricsSystem` (a Prometheus registry, say).
         public var metricsFactory: (any MetricsFactory)?
         /// Refresh ahead: a cached token inside the refresh margin that still has more than half the
-        /// margin to live is handed out at once while one background task refreshes it, so callers
-        /// wait for Linear only when a token is close to expiry. For long-running processes (the
+        /// margin to live is handed out at once while one background task refreshes it (from a random
+        /// point of the margin's first half, so that instances holding the same token do not all
+        /// start together), and callers wait for Linear only when a token is close to expiry. For long-running processes (the
         /// service turns it on): call ``finishBackgroundRefreshes()`` before exiting, because a
         /// refresh cut off after Linear answered is only recoverable within Linear's grace period.
         public var refreshAhead = false
@@ -68,6 +69,9 @@ public final class TokenManager: Sendable {
         var token: AccessToken
         /// No refresh is tried before this (back-off after transient failures, cool-down).
         var nextAttempt: Date
+        /// With refresh ahead: the seconds left below which the background refresh starts (a random
+        /// point of the margin's first half, leaving at least a twentieth of the margin for it).
+        var refreshAheadBelow: TimeInterval
     }
 
     private struct State {
@@ -115,8 +119,11 @@ public final class TokenManager: Sendable {
             let left = entry.token.expiresAt.timeIntervalSince(now)
             // Fresh, or inside the margin but backing off while the token still works.
             if left > margin || (now < entry.nextAttempt && left > 0) { return entry.token }
-            // Inside the margin with time to spare: served now, refreshed in the background.
+            // Inside the margin with time to spare: served now, refreshed in the background from this
+            // entry's own point in the first half of the margin on (instances that cache the same
+            // token start at different moments, and the first one's refresh spares the others).
             if refreshAhead && left > margin / 2 {
+                if left > entry.refreshAheadBelow { return entry.token }
                 if state.inFlight[organizationID] == nil && state.background[organizationID] == nil {
                     state.background[organizationID] = refreshInBackground(organizationID)
                 }
@@ -216,7 +223,9 @@ public final class TokenManager: Sendable {
                     result = .success(outcome.token)
                     state.withLock { state in
                         if state.generation[organizationID, default: 0] == generation {
-                            state.cache[organizationID] = CacheEntry(token: outcome.token, nextAttempt: outcome.nextAttempt)
+                            state.cache[organizationID] = CacheEntry(
+                                token: outcome.token, nextAttempt: outcome.nextAttempt,
+                                refreshAheadBelow: self.configuration.refreshMargin.timeInterval * Double.random(in: 0.55...1))
                         }
                         state.inFlight.removeValue(forKey: organizationID)
                     }
