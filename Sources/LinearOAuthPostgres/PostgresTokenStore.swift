@@ -1,6 +1,7 @@
 import Foundation
 import LinearOAuth
 import Logging
+import NIOPosix
 import NIOSSL
 import PostgresNIO
 import Synchronization
@@ -462,25 +463,27 @@ public final class PostgresTokenStore: TokenStore {
     }
 
     /// Runs one statement (outside a transaction: reads, and single-statement writes that take no
-    /// row lock) on a pooled connection and collects its rows. If no answer has come twice
-    /// ``connectionTimeout`` after the call (a connection that hangs around a server restart, say),
-    /// the caller gets "unavailable" and the statement is left to finish or fail on its own.
+    /// row lock) on a pooled connection and collects its rows. If no answer has come within
+    /// ``connectionTimeout`` (the server is down, or a connection hangs around its restart), the
+    /// caller gets "unavailable" and the statement is left to finish or fail on its own. One task
+    /// and one event-loop timer per statement: this is the cold path of every token lookup.
     private func rows(_ query: PostgresQuery) async throws -> [PostgresRow] {
-        let logger = self.logger
-        let work = Task { try await self.withConnection { connection in try await connection.query(query, logger: logger).collect() } }
-        let limit = connectionTimeout * 2
+        let client = self.client, logger = self.logger, limit = connectionTimeout
         return try await withCheckedThrowingContinuation { continuation in
             let answer = ResumeOnce(continuation)
-            let timer = Task {
-                try await Task.sleep(for: limit)
-                work.cancel()
+            let timer = MultiThreadedEventLoopGroup.singleton.any().scheduleTask(in: .nanoseconds(Int64(limit.timeInterval * 1e9))) {
                 answer.resume(throwing: TokenStoreError.database(
                     "PostgreSQL did not answer within \(Self.milliseconds(limit)) ms; is the server up?"))
             }
             Task {
-                let result = await work.result
-                timer.cancel()
-                answer.resume(with: result)
+                do {
+                    let rows = try await client.withConnection { try await $0.query(query, logger: logger).collect() }
+                    timer.cancel()
+                    answer.resume(with: .success(rows))
+                } catch {
+                    timer.cancel()
+                    answer.resume(throwing: error)
+                }
             }
         }
     }
