@@ -24,7 +24,8 @@ public final class PostgresTokenStore: TokenStore {
     public let client: PostgresClient
     /// How long a locking statement waits for another holder's row lock.
     public let lockTimeout: Duration
-    /// How long an operation waits for a pooled connection before it fails as unavailable.
+    /// How long a transaction waits for a pooled connection, and a single statement for its answer,
+    /// before it fails as unavailable (503 in the service).
     public let connectionTimeout: Duration
     private let logger: Logger
     private let runTask: Task<Void, Never>
