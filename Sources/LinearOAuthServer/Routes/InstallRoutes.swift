@@ -1,15 +1,22 @@
 import Foundation
 import Hummingbird
 import LinearOAuth
+import Logging
 
 /// The install flow: `/oauth/authorize` sends a workspace admin to Linear's consent page
 /// (`actor=app`, a single-use `state`, PKCE S256); `/oauth/callback` takes the code back,
 /// exchanges it, asks Linear who we are in that workspace, and stores the tokens encrypted.
 /// The state lives in the database, so the callback may land on any instance.
-extension LinearOAuthServer {
-    func addInstallRoutes(to router: Router<BasicRequestContext>) {
-        router.get("/oauth/authorize") { _, _ in try await authorize() }
-        router.get("/oauth/callback") { request, _ in await callback(request) }
+struct InstallRoutes {
+    let manager: TokenManager
+    let configuration: LinearOAuthServerConfiguration
+    let logger: Logger
+
+    var routes: RouteCollection<BasicRequestContext> {
+        let routes = RouteCollection(context: BasicRequestContext.self)
+        routes.get("/oauth/authorize") { _, _ in try await authorize() }
+        routes.get("/oauth/callback") { request, _ in await callback(request) }
+        return routes
     }
 
     private func authorize() async throws -> Response {
@@ -23,7 +30,7 @@ extension LinearOAuthServer {
             let url = try manager.linear.authorizationURL(state: state, pkce: pkce, scopes: configuration.scopes, actor: "app")
             return Response(status: .found, headers: [.location: url, .cacheControl: "no-store"])
         } catch {
-            return Self.page(.internalServerError, "Install failed", "The service is not configured for installs: \(error)")
+            return Responses.page(.internalServerError, "Install failed", "The service is not configured for installs: \(error)")
         }
     }
 
@@ -33,31 +40,31 @@ extension LinearOAuthServer {
         if let error = query["error"].map(String.init) {
             if let state { _ = try? await manager.vault.store.takeAuthorizationState(state) }
             let reason = error == "access_denied" ? "The install was cancelled in Linear." : "Linear did not authorize the install (\(error))."
-            return Self.page(.ok, "Install cancelled", "\(reason) Nothing was stored.")
+            return Responses.page(.ok, "Install cancelled", "\(reason) Nothing was stored.")
         }
         guard let state, !state.isEmpty else {
-            return Self.page(.badRequest, "Install failed", "The callback has no state: start the install again.")
+            return Responses.page(.badRequest, "Install failed", "The callback has no state: start the install again.")
         }
         guard let code = query["code"].map(String.init), !code.isEmpty else {
-            return Self.page(.badRequest, "Install failed", "The callback has no code: start the install again.")
+            return Responses.page(.badRequest, "Install failed", "The callback has no code: start the install again.")
         }
         let taken: (sealedVerifier: [UInt8], expiresAt: Date)?
         do {
             taken = try await manager.vault.store.takeAuthorizationState(state)
         } catch {
-            return Self.page(.serviceUnavailable, "Install failed", "The database is not reachable; try again.")
+            return Responses.page(.serviceUnavailable, "Install failed", "The database is not reachable; try again.")
         }
         guard let taken else {
-            return Self.page(.badRequest, "Install failed", "This install link is unknown or was already used: start the install again.")
+            return Responses.page(.badRequest, "Install failed", "This install link is unknown or was already used: start the install again.")
         }
         guard taken.expiresAt > Date() else {
-            return Self.page(.badRequest, "Install failed", "This install link has expired: start the install again.")
+            return Responses.page(.badRequest, "Install failed", "This install link has expired: start the install again.")
         }
         let verifier: String
         do {
             verifier = try manager.vault.keyRing.open(taken.sealedVerifier, organizationID: Self.stateName(state), column: .codeVerifier)
         } catch {
-            return Self.page(.badRequest, "Install failed", "This install link cannot be verified: start the install again.")
+            return Responses.page(.badRequest, "Install failed", "This install link cannot be verified: start the install again.")
         }
         let tokens: LinearTokenResponse
         do {
@@ -65,15 +72,15 @@ extension LinearOAuthServer {
         } catch {
             switch error {
             case .transient:
-                return Self.page(.serviceUnavailable, "Install failed", "Linear did not answer; try the install again in a moment.")
+                return Responses.page(.serviceUnavailable, "Install failed", "Linear did not answer; try the install again in a moment.")
             case .configuration(let details) where details.status == 401 || ["invalid_client", "unauthorized_client"].contains(details.code ?? ""):
                 logger.error("Linear refused the app's credentials at the code exchange", metadata: ["reason": .string(error.description)])
-                return Self.page(.internalServerError, "Install failed", "Linear refused this app's credentials: the service is misconfigured.")
+                return Responses.page(.internalServerError, "Install failed", "Linear refused this app's credentials: the service is misconfigured.")
             case .reauthorizationRequired, .configuration:
                 // Anything else about the code (forged, used, expired, malformed) is the request's fault.
                 // Logged, in case it is this service's configuration (a redirect URI Linear does not know).
                 logger.warning("Linear refused an authorization code", metadata: ["reason": .string(error.description)])
-                return Self.page(.badRequest, "Install failed", "Linear refused the authorization code (\(error.details.message)): start the install again.")
+                return Responses.page(.badRequest, "Install failed", "Linear refused the authorization code (\(error.details.message)): start the install again.")
             }
         }
         struct Identity: Decodable {
@@ -92,15 +99,15 @@ extension LinearOAuthServer {
             await revokeUnstored(tokens)
             switch error {
             case LinearAPIError.transport, LinearAPIError.rateLimited:
-                return Self.page(.serviceUnavailable, "Install failed", "Linear did not answer; try the install again in a moment.")
+                return Responses.page(.serviceUnavailable, "Install failed", "Linear did not answer; try the install again in a moment.")
             default:
                 logger.error("Linear's answer did not name the workspace", metadata: ["reason": .string("\(error)")])
-                return Self.page(.badGateway, "Install failed", "Linear did not say which workspace this is; try the install again.")
+                return Responses.page(.badGateway, "Install failed", "Linear did not say which workspace this is; try the install again.")
             }
         }
         guard let refreshToken = tokens.refreshToken else {
             await revokeUnstored(tokens)
-            return Self.page(.badGateway, "Install failed", "Linear sent no refresh token.")
+            return Responses.page(.badGateway, "Install failed", "Linear sent no refresh token.")
         }
         do {
             // A re-install replaces the tokens and clears reauthorization_required.
@@ -109,13 +116,13 @@ extension LinearOAuthServer {
                 refreshToken: refreshToken, expiresAt: tokens.expiresAt, scopes: tokens.scopes))
         } catch {
             await revokeUnstored(tokens)
-            return Self.page(.serviceUnavailable, "Install failed", "The tokens could not be stored; try the install again.")
+            return Responses.page(.serviceUnavailable, "Install failed", "The tokens could not be stored; try the install again.")
         }
         manager.evict(identity.organization.id)
         if let successURL = configuration.successURL {
             return Response(status: .found, headers: [.location: successURL, .cacheControl: "no-store"])
         }
-        return Self.page(.ok, "Installed", "The app is installed in the \(identity.organization.name) workspace (\(identity.organization.urlKey)).")
+        return Responses.page(.ok, "Installed", "The app is installed in the \(identity.organization.name) workspace (\(identity.organization.urlKey)).")
     }
 
     /// Revokes tokens of an install that failed after the code exchange, so no grant is left behind
@@ -127,18 +134,4 @@ extension LinearOAuthServer {
     }
 
     static func stateName(_ state: String) -> String { "oauth-state:\(state)" }
-
-    static func page(_ status: HTTPResponse.Status, _ title: String, _ text: String) -> Response {
-        func escape(_ text: String) -> String {
-            text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
-                .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
-        }
-        let html = """
-            <!doctype html><html><head><meta charset="utf-8"><title>\(escape(title))</title></head>
-            <body><h1>\(escape(title))</h1><p>\(escape(text))</p></body></html>
-            """
-        return Response(
-            status: status, headers: [.contentType: "text/html; charset=utf-8", .cacheControl: "no-store"],
-            body: .init(byteBuffer: ByteBuffer(string: html)))
-    }
 }

@@ -4,7 +4,7 @@ import Foundation
 import SystemPackage
 
 /// `serve`'s settings from the process environment, then a secrets directory, then a `.env` file
-/// (swift-configuration), flattened into one environment the commands read as usual. Flags still
+/// (swift-configuration), flattened into one environment that ``Settings`` reads as usual. Flags still
 /// win over all three.
 struct ServiceSettings: ParsableArguments {
     @Option(name: .customLong("env-file"), help: ArgumentHelp(
@@ -24,8 +24,8 @@ struct ServiceSettings: ParsableArguments {
         "LINEAR_OAUTH_SCOPES", "LINEAR_OAUTH_SUCCESS_URL",
     ]
 
-    /// The environment with the secrets directory and the `.env` file filled in underneath it.
-    func environment(_ process: [String: String] = ProcessInfo.processInfo.environment) async throws -> [String: String] {
+    /// The process environment with the secrets directory and the `.env` file filled in underneath it.
+    func settings(_ process: [String: String] = ProcessInfo.processInfo.environment) async throws -> Settings {
         var providers: [any ConfigProvider] = [EnvironmentVariablesProvider(environmentVariables: process, secretsSpecifier: .all)]
         if let directory = secretsDirectory ?? process["LINEAR_OAUTH_SECRETS_DIR"] {
             do {
@@ -49,6 +49,6 @@ struct ServiceSettings: ParsableArguments {
             let key = ConfigKey(name.lowercased().split(separator: "_").map(String.init))
             if let value = reader.string(forKey: key, isSecret: true) { environment[name] = value }
         }
-        return environment
+        return Settings(environment: environment)
     }
 }

@@ -1,0 +1,68 @@
+import Foundation
+
+/// The app's own token (`client_credentials`), through the same single flight as installations.
+extension TokenManager {
+    /// The app's own access token (`client_credentials` grant, valid 30 days, no refresh token):
+    /// cached, stored encrypted, and renewed before it expires. Asking for other scopes than the
+    /// stored token's renews it (and Linear then revokes the earlier app tokens).
+    public func appToken(scopes: [String] = ["read", "write"]) async throws(TokenManagerError) -> AppToken {
+        let margin = configuration.appTokenRenewalMargin.timeInterval
+        let wanted = Set(scopes + ["read"])
+        while true {
+            let result: Result<AppToken, any Error>
+            var led = false
+            switch state.withLock({ $0.appToken(scopes: wanted, now: configuration.now(), renewalMargin: margin) }) {
+            case .serve(let token):
+                metrics.cacheHits.increment()
+                return token
+            case .lead(let flight):
+                do {
+                    result = .success(try await loadOrFetchAppToken(scopes: scopes, wanted: wanted, margin: margin))
+                } catch {
+                    result = .failure(error)
+                }
+                state.withLock { $0.finishAppToken(flight, with: result) }
+                flight.finish(result)
+                led = true
+            case .follow(let flight):
+                result = await flight.wait()
+                // The leader was cancelled: try again, leading if need be.
+                if case .failure(let error) = result, error is CancellationError, !Task.isCancelled { continue }
+            }
+            switch result {
+            case .success(let token):
+                // Joined a fetch for other scopes: fetch again for ours.
+                if !led, Set(token.scopes) != wanted, !Task.isCancelled { continue }
+                return token
+            case .failure(let error as TokenManagerError):
+                throw error
+            case .failure(let error):
+                throw .temporarilyUnavailable(organizationID: "(app token)", reason: "\(error)", retryAfter: nil)
+            }
+        }
+    }
+
+    private func loadOrFetchAppToken(scopes: [String], wanted: Set<String>, margin: TimeInterval) async throws -> AppToken {
+        let clientID = linear.configuration.clientID
+        let now = configuration.now()
+        if let stored = try await vault.store.loadAppToken(clientID: clientID),
+            stored.expiresAt.timeIntervalSince(now) > margin, Set(stored.scopes) == wanted
+        {
+            return AppToken(token: try vault.keyRing.openAppToken(stored), expiresAt: stored.expiresAt, scopes: stored.scopes)
+        }
+        let answer: LinearTokenResponse
+        do {
+            answer = try await linear.clientCredentials(scopes: scopes)
+        } catch .configuration(let details) {
+            throw TokenManagerError.configuration(reason: LinearOAuthError.configuration(details).description)
+        } catch let error {
+            throw TokenManagerError.temporarilyUnavailable(
+                organizationID: "(app token)", reason: error.description, retryAfter: error.details.retryAfter)
+        }
+        let granted = answer.scopes.isEmpty ? Array(wanted) : answer.scopes
+        try await vault.store.saveAppToken(
+            vault.keyRing.sealAppToken(clientID: clientID, accessToken: answer.accessToken, expiresAt: answer.expiresAt, scopes: granted))
+        logger.info("fetched the app token", metadata: ["expires_at": .string(RFC3339.format(answer.expiresAt))])
+        return AppToken(token: answer.accessToken, expiresAt: answer.expiresAt, scopes: granted)
+    }
+}

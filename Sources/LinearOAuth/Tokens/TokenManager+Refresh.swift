@@ -1,0 +1,185 @@
+import Foundation
+
+/// Loading an installation and refreshing it under the store's cross-process lock, with the
+/// retries ``RetryPolicy`` times. Run by a flight's leader only.
+extension TokenManager {
+    /// Loads the installation and refreshes it if it is due (or `force` asks), retrying transient
+    /// failures: a still-valid token is served while backing off, an expired one is retried a few
+    /// times, briefly, before the caller is told to come back.
+    func loadOrRefresh(_ organizationID: String, force: Force, window: Duration? = nil) async throws -> RefreshCoordinator.Outcome {
+        let installation: Installation
+        do {
+            guard let loaded = try await vault.load(organizationID: organizationID) else {
+                throw TokenManagerError.notInstalled(organizationID: organizationID)
+            }
+            installation = loaded
+        } catch let error as TokenManagerError {
+            throw error
+        } catch {
+            throw TokenManagerError.temporarilyUnavailable(organizationID: organizationID, reason: "\(error)", retryAfter: nil)
+        }
+        if installation.status == .reauthorizationRequired {
+            throw TokenManagerError.reauthorizationRequired(
+                organizationID: organizationID, reason: installation.lastError ?? "invalid_grant")
+        }
+        let now = configuration.now()
+        let due = now.addingTimeInterval((window ?? configuration.refreshMargin).timeInterval)
+        switch force {
+        case .never where installation.expiresAt > due:
+            return .init(token: Self.token(installation))
+        case .ifStillUsing(let rejected) where installation.accessToken != rejected:
+            return .init(token: Self.token(installation))
+        default: break
+        }
+        // Cooling down after repeated failures: serve the token while it works, and leave Linear alone.
+        if case .never = force, let until = state.withLock({ $0.coolingDown(organizationID, now: now) }) {
+            if installation.expiresAt > now { return .init(token: Self.token(installation), nextAttempt: until) }
+            throw TokenManagerError.temporarilyUnavailable(
+                organizationID: organizationID, reason: "cooling down after repeated failures",
+                retryAfter: .seconds(Int(until.timeIntervalSince(now).rounded(.up))))
+        }
+        var attempt = 0
+        while true {
+            attempt += 1
+            do {
+                return .init(token: try await refresh(organizationID, seen: installation, force: force, due: due))
+            } catch let failure as RefreshFailure {
+                // Transient: the stored tokens are kept.
+                let now = configuration.now()
+                let failures = state.withLock { $0.recordTransientFailure(organizationID) }
+                if installation.expiresAt > now {
+                    logger.warning("refresh failed; serving the still-valid token", metadata: [
+                        "organization": .string(organizationID), "reason": .string(failure.reason), "failures": .stringConvertible(failures)])
+                    return .init(
+                        token: Self.token(installation),
+                        nextAttempt: policy.nextAttempt(afterFailures: failures, now: now, expiresAt: installation.expiresAt))
+                }
+                switch policy.step(afterAttempt: attempt, failures: failures, retryAfter: failure.retryAfter) {
+                case .giveUp(let retryAfter):
+                    throw TokenManagerError.temporarilyUnavailable(organizationID: organizationID, reason: failure.reason, retryAfter: retryAfter)
+                case .retry(let wait):
+                    try await Task.sleep(for: wait)
+                }
+            }
+        }
+    }
+
+    /// A transient failure inside a refresh (already recorded in the store).
+    struct RefreshFailure: Error {
+        var reason: String
+        var retryAfter: Duration?
+    }
+
+    /// What happened under the lock; acted on (events, logs, metrics) after it is released.
+    private enum LockedOutcome: Sendable {
+        case token(Installation, refreshed: Bool)
+        case reauthorization(code: String, message: String)
+        case configuration(String)
+        case transient(String, Duration?)
+    }
+
+    /// One refresh under the organization's cross-process lock: re-read the row, use another
+    /// process's new tokens if it refreshed meanwhile, else call Linear and store the new pair
+    /// before anyone uses it.
+    private func refresh(_ organizationID: String, seen: Installation, force: Force, due: Date) async throws -> AccessToken {
+        let started = ContinuousClock.now
+        let outcome: LockedOutcome
+        do {
+            outcome = try await vault.withRefreshLock(organizationID: organizationID) { current, writer -> LockedOutcome in
+                guard var current else { throw TokenManagerError.notInstalled(organizationID: organizationID) }
+                if current.status == .reauthorizationRequired {
+                    let code = current.lastError ?? "invalid_grant"
+                    return .reauthorization(code: code, message: code)
+                }
+                // Another process refreshed while we waited for the lock: use its tokens.
+                if current.refreshToken != seen.refreshToken {
+                    return .token(current, refreshed: false)
+                }
+                switch force {
+                case .never where current.expiresAt > due: return .token(current, refreshed: false)
+                case .ifStillUsing(let rejected) where current.accessToken != rejected: return .token(current, refreshed: false)
+                default: break
+                }
+                let answer: LinearTokenResponse
+                do throws(LinearOAuthError) {
+                    answer = try await self.linear.refresh(current.refreshToken)
+                } catch .reauthorizationRequired(let details) {
+                    current.status = .reauthorizationRequired
+                    current.lastError = details.code ?? "invalid_grant"
+                    current.refreshFailures += 1
+                    try await writer.save(current)
+                    return .reauthorization(code: current.lastError!, message: details.message)
+                } catch .configuration(let details) {
+                    return .configuration(LinearOAuthError.configuration(details).description)
+                } catch .transient(let details) {
+                    // Our caller went away (the request was cancelled): not Linear's failure; record nothing.
+                    if Task.isCancelled { throw CancellationError() }
+                    current.lastError = Self.shortCode(details)
+                    current.refreshFailures += 1
+                    try await writer.save(current)
+                    return .transient(LinearOAuthError.transient(details).description, details.retryAfter)
+                }
+                current.accessToken = answer.accessToken
+                // Linear rotates refresh tokens; keep the old one only if none came back.
+                current.refreshToken = answer.refreshToken ?? current.refreshToken
+                current.expiresAt = answer.expiresAt
+                if !answer.scopes.isEmpty { current.scopes = answer.scopes }
+                current.lastRefreshAt = self.configuration.now()
+                current.lastError = nil
+                current.refreshFailures = 0
+                current.status = .active
+                try await writer.save(current)
+                return .token(current, refreshed: true)
+            }
+        } catch let error as TokenManagerError {
+            throw error
+        } catch TokenStoreError.lockTimeout {
+            metrics.refresh(outcome: "lock_timeout", since: started)
+            throw RefreshFailure(reason: "timed out waiting for another process's refresh", retryAfter: nil)
+        } catch {
+            metrics.refresh(outcome: "store_error", since: started)
+            throw RefreshFailure(reason: "\(error)", retryAfter: nil)
+        }
+        switch outcome {
+        case .token(let installation, let refreshed):
+            state.withLock { $0.recordSuccess(organizationID) }
+            if refreshed {
+                metrics.refresh(outcome: "success", since: started)
+                logger.info("refreshed tokens", metadata: [
+                    "organization": .string(organizationID), "expires_at": .string(RFC3339.format(installation.expiresAt))])
+                configuration.onEvent(.refreshed(organizationID: organizationID, expiresAt: installation.expiresAt))
+            } else {
+                metrics.refresh(outcome: "joined", since: started)
+            }
+            return Self.token(installation)
+        case .reauthorization(let code, let message):
+            metrics.refresh(outcome: "reauthorization_required", since: started)
+            evict(organizationID)
+            logger.error("Linear refused the refresh token; the installation needs re-authorization", metadata: [
+                "organization": .string(organizationID), "reason": .string(message)])
+            configuration.onEvent(.reauthorizationRequired(organizationID: organizationID, reason: message))
+            // The error's reason is the stored code, the same on every later call.
+            throw TokenManagerError.reauthorizationRequired(organizationID: organizationID, reason: code)
+        case .configuration(let reason):
+            metrics.refresh(outcome: "configuration_error", since: started)
+            logger.error("refresh failed: configuration", metadata: ["organization": .string(organizationID), "reason": .string(reason)])
+            throw TokenManagerError.configuration(reason: reason)
+        case .transient(let reason, let retryAfter):
+            metrics.refresh(outcome: "transient_error", since: started)
+            logger.warning("refresh failed, will retry", metadata: ["organization": .string(organizationID), "reason": .string(reason)])
+            configuration.onEvent(.refreshFailed(organizationID: organizationID, reason: reason))
+            throw RefreshFailure(reason: reason, retryAfter: retryAfter)
+        }
+    }
+
+    static func token(_ installation: Installation) -> AccessToken {
+        AccessToken(
+            token: installation.accessToken, expiresAt: installation.expiresAt, appUserID: installation.appUserID,
+            organizationID: installation.organizationID)
+    }
+
+    /// A short code for `last_error`: Linear's error code or the HTTP status, never a message.
+    private static func shortCode(_ details: LinearOAuthError.Details) -> String {
+        details.code ?? details.status.map { "http_\($0)" } ?? "unreachable"
+    }
+}

@@ -1,0 +1,87 @@
+import Foundation
+
+/// Ending an installation: revoking it ourselves, or acting on Linear's notice that the app was
+/// uninstalled.
+extension TokenManager {
+    /// What ``revoke(for:)`` did.
+    public struct Revocation: Sendable, Equatable {
+        /// Whether there were tokens to revoke.
+        public var wasInstalled: Bool
+        /// Failures revoking at Linear (recorded; the local tokens are deleted regardless).
+        public var linearFailures: [String]
+    }
+
+    /// Revokes the refresh and access tokens at Linear (best effort), deletes them locally and
+    /// evicts them from memory. Idempotent; afterwards the organization reads as not installed.
+    @discardableResult
+    public func revoke(for organizationID: String) async throws(TokenManagerError) -> Revocation {
+        evict(organizationID)
+        let result: Revocation
+        do {
+            let keyRing = vault.keyRing
+            result = try await vault.store.withRefreshLock(organizationID: organizationID) { sealed, transaction in
+                guard let sealed else { return Revocation(wasInstalled: false, linearFailures: []) }
+                var failures: [String] = []
+                do {
+                    // The access token first: revoking the refresh token may take its access token with it.
+                    let current = try keyRing.open(sealed)
+                    for (token, hint) in [(current.accessToken, LinearTokenTypeHint.accessToken), (current.refreshToken, .refreshToken)] {
+                        do {
+                            if case .notRevoked(let reason) = try await self.linear.revoke(token, hint: hint) {
+                                failures.append("\(hint.rawValue): \(reason)")
+                            }
+                        } catch {
+                            failures.append("\(hint.rawValue): \(error)")
+                        }
+                    }
+                } catch {
+                    // Tokens we cannot open cannot be revoked at Linear, but they are deleted all the same.
+                    failures.append("tokens not revoked at Linear: \(error)")
+                }
+                try await transaction.delete()
+                return Revocation(wasInstalled: true, linearFailures: failures)
+            }
+        } catch {
+            throw .temporarilyUnavailable(organizationID: organizationID, reason: "\(error)", retryAfter: nil)
+        }
+        evict(organizationID)
+        if result.wasInstalled {
+            logger.info("revoked installation", metadata: [
+                "organization": .string(organizationID), "linear_failures": .stringConvertible(result.linearFailures.count)])
+            configuration.onEvent(.revoked(organizationID: organizationID))
+        }
+        return result
+    }
+
+    /// What ``uninstalled(organizationID:signedAt:)`` did.
+    public enum UninstallOutcome: String, Sendable, Equatable {
+        /// The organization's tokens were deleted.
+        case deleted
+        /// There were no tokens.
+        case notInstalled = "not_installed"
+        /// The stored tokens come from an install made after the notice was signed: kept.
+        case newerInstallKept = "newer_install_kept"
+    }
+
+    /// Linear says the app was uninstalled from the organization (the `OAuthApp` `revoked` webhook,
+    /// signed at `signedAt`). Linear has already revoked the grant, so the tokens are deleted here
+    /// and evicted from memory, unless they belong to an install made after the notice was signed (a
+    /// replay, or a late delivery after a re-install, must not remove a newer grant). The check and
+    /// the delete happen under the organization's lock, so a re-install cannot slip in between, on any
+    /// instance.
+    /// - Throws: ``TokenStoreError`` when the store cannot answer (nothing was deleted: try again).
+    @discardableResult
+    public func uninstalled(organizationID: String, signedAt: Date) async throws -> UninstallOutcome {
+        let outcome: UninstallOutcome = try await vault.store.withRefreshLock(organizationID: organizationID) { sealed, transaction in
+            guard let sealed else { return .notInstalled }
+            // In whole milliseconds, as Linear signs them.
+            func milliseconds(_ date: Date) -> Int64 { Int64((date.timeIntervalSince1970 * 1000).rounded(.down)) }
+            guard milliseconds(sealed.metadata.installedAt) <= milliseconds(signedAt) else { return .newerInstallKept }
+            try await transaction.delete()
+            return .deleted
+        }
+        evict(organizationID)
+        logger.info("the app was uninstalled", metadata: ["organization": .string(organizationID), "outcome": .string(outcome.rawValue)])
+        return outcome
+    }
+}

@@ -1,0 +1,129 @@
+import Foundation
+import LinearOAuth
+import NIOPosix
+import PostgresNIO
+import Synchronization
+
+private final class LeasePhase: Sendable {
+    let value = Atomic<Int>(0)
+}
+
+/// A value handed to a child task that is known to finish before the value's owner returns.
+private struct UncheckedSendable<Value>: @unchecked Sendable {
+    let value: Value
+    init(_ value: Value) { self.value = value }
+}
+
+extension PostgresTokenStore {
+    // MARK: - Plumbing
+
+    func run<Result>(organizationID: String?, _ body: () async throws -> Result) async throws -> Result {
+        do {
+            return try await body()
+        } catch {
+            throw Self.mapError(error, organizationID: organizationID)
+        }
+    }
+
+    /// Runs one statement (outside a transaction: reads, and single-statement writes that take no
+    /// row lock) on a pooled connection and collects its rows. If no answer has come within
+    /// ``connectionTimeout`` (the server is down, or a connection hangs around its restart), the
+    /// caller gets "unavailable" and the statement is left to finish or fail on its own. One task
+    /// and one event-loop timer per statement: this is the cold path of every token lookup.
+    func rows(_ query: PostgresQuery) async throws -> [PostgresRow] {
+        let client = self.client, logger = self.logger, limit = connectionTimeout
+        return try await withCheckedThrowingContinuation { continuation in
+            let answer = ResumeOnce(continuation)
+            let timer = MultiThreadedEventLoopGroup.singleton.any().scheduleTask(in: .nanoseconds(Int64(limit.timeInterval * 1e9))) {
+                answer.resume(throwing: TokenStoreError.database(
+                    "PostgreSQL did not answer within \(TokenSchema.milliseconds(limit)) ms; is the server up?"))
+            }
+            Task {
+                do {
+                    let rows = try await client.withConnection { try await $0.query(query, logger: logger).collect() }
+                    timer.cancel()
+                    answer.resume(with: .success(rows))
+                } catch {
+                    timer.cancel()
+                    answer.resume(throwing: error)
+                }
+            }
+        }
+    }
+
+    /// A pooled connection, waited for at most ``connectionTimeout``: while the server is down the
+    /// pool would wait for it forever, and callers should hear "unavailable" instead. Once the body
+    /// runs, it is not timed (a refresh holds its lock while it calls Linear).
+    func withConnection<Result: Sendable>(_ body: (PostgresConnection) async throws -> Result) async throws -> Result {
+        let timeout = connectionTimeout
+        let client = self.client
+        return try await withoutActuallyEscaping(body) { body in
+            let work = UncheckedSendable(body)
+            // 0: waiting for a connection, 1: running the body, 2: timed out (the body must not run).
+            let phase = LeasePhase()
+            let timedOut = TokenStoreError.database("no connection to PostgreSQL within \(TokenSchema.milliseconds(timeout)) ms; is the server up?")
+            return try await withThrowingTaskGroup(of: Result?.self) { group in
+                group.addTask {
+                    try await client.withConnection { connection in
+                        guard phase.value.compareExchange(expected: 0, desired: 1, ordering: .acquiringAndReleasing).exchanged else {
+                            throw timedOut
+                        }
+                        return try await work.value(connection)
+                    }
+                }
+                group.addTask {
+                    try await Task.sleep(for: timeout)
+                    return nil
+                }
+                while let next = try await group.next() {
+                    if let result = next {
+                        group.cancelAll()
+                        return result
+                    }
+                    if phase.value.compareExchange(expected: 0, desired: 2, ordering: .acquiringAndReleasing).exchanged {
+                        group.cancelAll()
+                        throw timedOut
+                    }
+                }
+                throw CancellationError()
+            }
+        }
+    }
+
+    /// Runs `body` in a transaction with the lock timeout set: commits when it returns, rolls back
+    /// when it throws.
+    func transaction<Result: Sendable>(
+        organizationID: String?, _ body: (PostgresConnection) async throws -> Result
+    ) async throws -> Result {
+        try await run(organizationID: organizationID) {
+            try await withConnection { connection in
+                try await connection.query("BEGIN", logger: self.logger)
+                do {
+                    try await connection.query(
+                        "SET LOCAL lock_timeout = '\(unescaped: String(TokenSchema.milliseconds(self.lockTimeout)))ms'",
+                        logger: self.logger)
+                    let result = try await body(connection)
+                    try await connection.query("COMMIT", logger: self.logger)
+                    return result
+                } catch {
+                    _ = try? await connection.query("ROLLBACK", logger: self.logger)
+                    throw error
+                }
+            }
+        }
+    }
+
+    /// Maps PostgresNIO errors to ``TokenStoreError``; the caller's own errors pass through.
+    static func mapError(_ error: any Error, organizationID: String?) -> any Error {
+        guard let error = error as? PSQLError else { return error }
+        if let state = error.serverInfo?[.sqlState] {
+            if state == PostgresError.Code.lockNotAvailable.raw {
+                if let organizationID { return TokenStoreError.lockTimeout(organizationID: organizationID) }
+                return TokenStoreError.database("timed out waiting for rows locked by another transaction; try again")
+            }
+            return TokenStoreError.database("PostgreSQL \(state): \(error.serverInfo?[.message] ?? "error")")
+        }
+        let underlying = error.underlying.map { ": \($0)" } ?? ""
+        return TokenStoreError.database("PostgreSQL \(error.code)\(underlying)")
+    }
+}

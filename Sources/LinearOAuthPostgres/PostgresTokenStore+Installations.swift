@@ -1,0 +1,140 @@
+import Foundation
+import LinearOAuth
+import PostgresNIO
+
+extension PostgresTokenStore {
+    public func save(_ installations: [SealedInstallation]) async throws {
+        guard !installations.isEmpty else { return }
+        try await transaction(organizationID: nil) { connection in
+            for installation in installations { try await self.upsert(installation, on: connection) }
+        }
+    }
+
+    public func load(organizationID: String) async throws -> SealedInstallation? {
+        try await run(organizationID: nil) {
+            try await self.rows(
+                "SELECT \(unescaped: TokenSchema.installationColumnList) FROM linear_tokens WHERE organization_id = \(organizationID)"
+            ).first.map(Self.decodeSealed)
+        }
+    }
+
+    public func delete(organizationID: String) async throws -> Bool {
+        // One transaction, under the lock timeout: the row and its notification go together, and a
+        // refresh holding the row delays the delete by at most the lock timeout.
+        try await transaction(organizationID: organizationID) { connection in
+            let deleted = !(try await connection.query(
+                "DELETE FROM linear_tokens WHERE organization_id = \(organizationID) RETURNING organization_id", logger: self.logger
+            ).collect().isEmpty)
+            if deleted {
+                try await connection.query("SELECT pg_notify(\(Self.changesChannel), \(organizationID))", logger: self.logger)
+            }
+            return deleted
+        }
+    }
+
+    public func listMetadata() async throws -> [InstallationMetadata] {
+        try await run(organizationID: nil) {
+            try await self.rows(
+                "SELECT \(unescaped: TokenSchema.metadataColumnList) FROM linear_tokens ORDER BY organization_id").map(Self.decodeMetadata)
+        }
+    }
+
+    public func page(after organizationID: String?, limit: Int, matching filter: InstallationFilter) async throws
+        -> [SealedInstallation]
+    {
+        let after = organizationID ?? ""
+        let query: PostgresQuery
+        switch filter {
+        case .all:
+            query = """
+                SELECT \(unescaped: TokenSchema.installationColumnList) FROM linear_tokens WHERE organization_id > \(after)
+                ORDER BY organization_id LIMIT \(limit)
+                """
+        case .notSealedUnder(let keyID):
+            query = """
+                SELECT \(unescaped: TokenSchema.installationColumnList) FROM linear_tokens WHERE organization_id > \(after) AND key_id <> \(keyID)
+                ORDER BY organization_id LIMIT \(limit)
+                """
+        case .activeExpiringBefore(let date):
+            query = """
+                SELECT \(unescaped: TokenSchema.installationColumnList) FROM linear_tokens
+                WHERE organization_id > \(after) AND status = 'active' AND expires_at < \(date)
+                ORDER BY organization_id LIMIT \(limit)
+                """
+        }
+        return try await run(organizationID: nil) {
+            try await self.rows(query).map(Self.decodeSealed)
+        }
+    }
+
+    /// The writes of a refresh-locked body, on the connection that holds the row lock.
+    private struct Transaction: TokenStoreTransaction, @unchecked Sendable {
+        // Used only inside the locked body, on the task that runs it.
+        let connection: PostgresConnection
+        let organizationID: String
+        let store: PostgresTokenStore
+
+        func save(_ installation: SealedInstallation) async throws {
+            guard installation.organizationID == organizationID else {
+                throw TokenStoreError.database(
+                    "the refresh lock of organization \(organizationID) cannot write organization \(installation.organizationID)")
+            }
+            do {
+                try await store.upsert(installation, on: connection)
+            } catch {
+                throw PostgresTokenStore.mapError(error, organizationID: organizationID)
+            }
+        }
+
+        func delete() async throws {
+            do {
+                try await connection.query(
+                    "DELETE FROM linear_tokens WHERE organization_id = \(organizationID)", logger: store.logger)
+                try await connection.query(
+                    "SELECT pg_notify(\(PostgresTokenStore.changesChannel), \(organizationID))", logger: store.logger)
+            } catch {
+                throw PostgresTokenStore.mapError(error, organizationID: organizationID)
+            }
+        }
+    }
+
+    public func withRefreshLock<Result: Sendable>(
+        organizationID: String,
+        _ body: (SealedInstallation?, any TokenStoreTransaction) async throws -> Result
+    ) async throws -> Result {
+        try await transaction(organizationID: organizationID) { connection in
+            let row = try await connection.query(
+                "SELECT \(unescaped: TokenSchema.installationColumnList) FROM linear_tokens WHERE organization_id = \(organizationID) FOR UPDATE",
+                logger: self.logger
+            ).collect().first.map(Self.decodeSealed)
+            return try await body(row, Transaction(connection: connection, organizationID: organizationID, store: self))
+        }
+    }
+
+    public func resealBatch(
+        notSealedUnder keyID: String, limit: Int, _ reseal: (SealedInstallation) throws -> SealedInstallation
+    ) async throws -> Int {
+        try await transaction(organizationID: nil) { connection in
+            // FOR UPDATE waits for a refresh holding a row; READ COMMITTED then re-checks the
+            // condition, so a row the refresh already sealed under the new key drops out.
+            let rows = try await connection.query(
+                """
+                SELECT \(unescaped: TokenSchema.installationColumnList) FROM linear_tokens WHERE key_id <> \(keyID)
+                ORDER BY organization_id LIMIT \(limit) FOR UPDATE
+                """,
+                logger: self.logger
+            ).collect().map(Self.decodeSealed)
+            for row in rows {
+                let resealed = try reseal(row)
+                try await connection.query(
+                    """
+                    UPDATE linear_tokens SET access_token = \(ByteBuffer(bytes: resealed.accessToken)),
+                        refresh_token = \(ByteBuffer(bytes: resealed.refreshToken)), key_id = \(resealed.keyID)
+                    WHERE organization_id = \(row.organizationID)
+                    """,
+                    logger: self.logger)
+            }
+            return rows.count
+        }
+    }
+}

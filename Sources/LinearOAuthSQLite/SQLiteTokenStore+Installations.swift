@@ -1,0 +1,117 @@
+import Foundation
+import LinearOAuth
+import SQLiteNIO
+
+extension SQLiteTokenStore {
+    public func save(_ installations: [SealedInstallation]) async throws {
+        guard !installations.isEmpty else { return }
+        try await write(organizationID: nil) { connection in
+            for installation in installations { try await Self.upsert(installation, on: connection) }
+        }
+    }
+
+    public func load(organizationID: String) async throws -> SealedInstallation? {
+        try await read { connection in
+            try await connection.query(
+                "SELECT \(TokenSchema.installationColumnList) FROM linear_tokens WHERE organization_id = ?", [.text(organizationID)]
+            ).first.map(Self.decodeSealed)
+        }
+    }
+
+    public func delete(organizationID: String) async throws -> Bool {
+        // Waiting for a refresh that holds the lock is the organization's lock time-out, as on PostgreSQL.
+        try await write(organizationID: organizationID) { connection in
+            !(try await connection.query(
+                "DELETE FROM linear_tokens WHERE organization_id = ? RETURNING organization_id", [.text(organizationID)]
+            ).isEmpty)
+        }
+    }
+
+    public func listMetadata() async throws -> [InstallationMetadata] {
+        try await read { connection in
+            try await connection.query("SELECT \(TokenSchema.metadataColumnList) FROM linear_tokens ORDER BY organization_id")
+                .map(Self.decodeMetadata)
+        }
+    }
+
+    public func page(after organizationID: String?, limit: Int, matching filter: InstallationFilter) async throws
+        -> [SealedInstallation]
+    {
+        var conditions = ["organization_id > ?"]
+        var binds: [SQLiteData] = [.text(organizationID ?? "")]
+        switch filter {
+        case .all: break
+        case .notSealedUnder(let keyID):
+            conditions.append("key_id <> ?")
+            binds.append(.text(keyID))
+        case .activeExpiringBefore(let date):
+            conditions.append("status = 'active' AND expires_at < ?")
+            binds.append(Self.time(date))
+        }
+        binds.append(.integer(numericCast(limit)))
+        let sql = """
+            SELECT \(TokenSchema.installationColumnList) FROM linear_tokens
+            WHERE \(conditions.joined(separator: " AND ")) ORDER BY organization_id LIMIT ?
+            """
+        return try await read { connection in
+            try await connection.query(sql, binds).map(Self.decodeSealed)
+        }
+    }
+
+    /// The writes of a refresh-locked body, on the connection that holds the write lock.
+    private struct Transaction: TokenStoreTransaction {
+        let connection: SQLiteConnection
+        let organizationID: String
+
+        func save(_ installation: SealedInstallation) async throws {
+            guard installation.organizationID == organizationID else {
+                throw TokenStoreError.database(
+                    "the refresh lock of organization \(organizationID) cannot write organization \(installation.organizationID)")
+            }
+            do {
+                try await SQLiteTokenStore.upsert(installation, on: connection)
+            } catch {
+                throw SQLiteTokenStore.mapError(error, organizationID: organizationID)
+            }
+        }
+
+        func delete() async throws {
+            do {
+                _ = try await connection.query("DELETE FROM linear_tokens WHERE organization_id = ?", [.text(organizationID)])
+            } catch {
+                throw SQLiteTokenStore.mapError(error, organizationID: organizationID)
+            }
+        }
+    }
+
+    public func withRefreshLock<Result: Sendable>(
+        organizationID: String,
+        _ body: (SealedInstallation?, any TokenStoreTransaction) async throws -> Result
+    ) async throws -> Result {
+        try await write(organizationID: organizationID) { connection in
+            let row = try await connection.query(
+                "SELECT \(TokenSchema.installationColumnList) FROM linear_tokens WHERE organization_id = ?", [.text(organizationID)]
+            ).first.map(Self.decodeSealed)
+            return try await body(row, Transaction(connection: connection, organizationID: organizationID))
+        }
+    }
+
+    public func resealBatch(
+        notSealedUnder keyID: String, limit: Int, _ reseal: (SealedInstallation) throws -> SealedInstallation
+    ) async throws -> Int {
+        try await write(organizationID: nil) { connection in
+            let rows = try await connection.query(
+                "SELECT \(TokenSchema.installationColumnList) FROM linear_tokens WHERE key_id <> ? ORDER BY organization_id LIMIT ?",
+                [.text(keyID), .integer(numericCast(limit))]
+            ).map(Self.decodeSealed)
+            for row in rows {
+                let resealed = try reseal(row)
+                _ = try await connection.query(
+                    "UPDATE linear_tokens SET access_token = ?, refresh_token = ?, key_id = ? WHERE organization_id = ?",
+                    [.blob(ByteBuffer(bytes: resealed.accessToken)), .blob(ByteBuffer(bytes: resealed.refreshToken)),
+                     .text(resealed.keyID), .text(row.organizationID)])
+            }
+            return rows.count
+        }
+    }
+}

@@ -1,0 +1,127 @@
+import ArgumentParser
+import Foundation
+import Hummingbird
+import LinearEmulator
+import LinearOAuth
+import LinearOAuthServer
+import Logging
+import Metrics
+import Prometheus
+import ServiceLifecycle
+
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Run the service: the /v1 token API, Linear's webhooks, health checks, and the background refresher.",
+        discussion: """
+            Routes: GET /oauth/authorize (start an install), GET /oauth/callback, GET /healthz, GET /readyz, GET /metrics,
+            POST /webhooks/linear, and under /v1 (Authorization: Bearer API_KEY):
+            GET /installations, GET /installations/{org}, GET /installations/{org}/access-token,
+            POST /installations/{org}/refresh, DELETE /installations/{org}.
+            Stops gracefully on SIGTERM and SIGINT.
+            """)
+
+    @Option(help: "The address to listen on.")
+    var host = "127.0.0.1"
+
+    @Option(help: "The port to listen on (0: a free one, printed at start).")
+    var port = 8080
+
+    @OptionGroup var store: StoreOptions
+    @OptionGroup var keys: KeyOptions
+    @OptionGroup var linear: LinearOptions
+    @OptionGroup var settings: ServiceSettings
+
+    @Option(name: .customLong("api-keys"), help: ArgumentHelp(
+        "Comma-separated keys that may call /v1 (Authorization: Bearer KEY). (env: LINEAR_OAUTH_API_KEYS; required)", valueName: "keys"))
+    var apiKeys: String?
+
+    @Option(name: .customLong("webhook-secret"), help: ArgumentHelp(
+        "The secret Linear signs webhooks with. (env: LINEAR_WEBHOOK_SECRET; required)", valueName: "secret"))
+    var webhookSecret: String?
+
+    @Option(name: .customLong("install-url"), help: ArgumentHelp(
+        "Where an admin installs the app again, named in reauthorization_required answers. (env: LINEAR_OAUTH_INSTALL_URL)", valueName: "url"))
+    var installURL: String?
+
+    @Option(name: .customLong("scopes"), help: ArgumentHelp(
+        "The scopes an install asks for, comma-separated. (env: LINEAR_OAUTH_SCOPES; default: read,write)", valueName: "scopes"))
+    var scopes: String?
+
+    @Option(name: .customLong("success-url"), help: ArgumentHelp(
+        "Where to send the admin after an install (else a page naming the workspace). (env: LINEAR_OAUTH_SUCCESS_URL)", valueName: "url"))
+    var successURL: String?
+
+    @Flag(help: """
+        Try it without a Linear account: also start the Linear emulator, point the service at it with a generated \
+        client, and (for development only) generate an encryption key file and an API key file next to the database.
+        """)
+    var emulator = false
+
+    func run() async throws {
+        var settings = try await self.settings.settings()
+        var listenPort = self.port
+        var emulatorInstance: LinearEmulator?
+        if emulator {
+            // The redirect URI names the port: with --emulator it is chosen before listening.
+            if listenPort == 0 { listenPort = try freePort() }
+            let setup = try await DevelopmentSetup.start(host: host, port: listenPort, settings: settings, keys: keys, store: store)
+            settings.environment.merge(setup.environment) { $1 }
+            emulatorInstance = setup.emulator
+        }
+        defer { if let emulatorInstance { Task { await emulatorInstance.stop() } } }
+        guard let keys = settings.list("LINEAR_OAUTH_API_KEYS", flag: apiKeys), !keys.isEmpty else {
+            throw ValidationError("LINEAR_OAUTH_API_KEYS is not set (the keys that may call the token API)")
+        }
+        guard let webhookSecret = settings.string("LINEAR_WEBHOOK_SECRET", flag: webhookSecret) else {
+            throw ValidationError("LINEAR_WEBHOOK_SECRET is not set (the secret Linear signs webhooks with)")
+        }
+        var clientConfiguration = try linear.clientConfiguration(settings)
+        if clientConfiguration.redirectURI == nil, listenPort != 0 {
+            clientConfiguration.redirectURI = "http://\(host):\(listenPort)/oauth/callback"
+        }
+        let client = LinearClient(configuration: clientConfiguration)
+        var managerConfiguration = try linear.managerConfiguration(settings)
+        let registry = PrometheusCollectorRegistry()
+        managerConfiguration.metricsFactory = PrometheusMetricsFactory(registry: registry)
+        // A long-running process: callers get a still-good token at once while it is renewed.
+        managerConfiguration.refreshAhead = true
+        var configuration = LinearOAuthServerConfiguration(apiKeys: keys.map(Secret.init), webhookSecret: Secret(webhookSecret))
+        configuration.installURL = settings.string("LINEAR_OAUTH_INSTALL_URL", flag: installURL)
+            ?? clientConfiguration.redirectURI.map { $0.replacingOccurrences(of: "/oauth/callback", with: "/oauth/authorize") }
+        configuration.successURL = settings.string("LINEAR_OAUTH_SUCCESS_URL", flag: successURL)
+        configuration.prometheus = registry
+        if let scopes = settings.list("LINEAR_OAUTH_SCOPES", flag: scopes) { configuration.scopes = scopes }
+        let logger = Logger(label: "linear-oauth.serve")
+        let keyOptions = self.keys
+        let port = listenPort
+        let emulatorRunning = emulatorInstance != nil
+        try await store.withVault(keyOptions, settings) { vault in
+            let manager = TokenManager(vault: vault, linear: client, configuration: managerConfiguration)
+            let host = self.host
+            let app = Application(
+                router: LinearOAuthServer(manager: manager, configuration: configuration).router(),
+                configuration: .init(address: .hostname(host, port: port), serverName: "linear-oauth"),
+                onServerRunning: { channel in
+                    let url = "http://\(host):\(channel.localAddress?.port ?? 0)"
+                    FileHandle.standardOutput.write(Data("linear-oauth listening on \(url)\n".utf8))
+                    if emulatorRunning {
+                        FileHandle.standardOutput.write(Data("open \(url)/oauth/authorize to install the app in an emulated workspace\n".utf8))
+                    }
+                },
+                logger: logger)
+            let group = ServiceGroup(configuration: .init(
+                services: [app, TokenRefresher(manager: manager), TokenChangeListener(manager: manager)],
+                gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            // A refresh cut off after Linear answered is recoverable only within Linear's grace period:
+            // wait for the background ones however the group ends.
+            do {
+                try await group.run()
+            } catch {
+                await manager.finishBackgroundRefreshes()
+                throw error
+            }
+            await manager.finishBackgroundRefreshes()
+        }
+    }
+}

@@ -1,0 +1,25 @@
+import ArgumentParser
+import LinearOAuth
+
+/// Everything a command that calls Linear for one organization needs.
+struct ManagerOptions: ParsableArguments {
+    @OptionGroup var store: StoreOptions
+    @OptionGroup var keys: KeyOptions
+    @OptionGroup var linear: LinearOptions
+
+    @Argument(help: "The Linear organization id.")
+    var organization: String
+
+    /// Opens the store behind a token manager (keys and Linear settings are checked first).
+    func withManager<Result>(_ body: (TokenManager, String) async throws -> Result) async throws -> Result {
+        let settings = Settings()
+        let clientConfiguration = try linear.clientConfiguration(settings)
+        let configuration = try linear.managerConfiguration(settings)
+        return try await store.withVault(keys, settings) { vault in
+            try await LinearOptions.withHTTPClient { http in
+                let linear = LinearClient(configuration: clientConfiguration, httpClient: http)
+                return try await body(TokenManager(vault: vault, linear: linear, configuration: configuration), organization)
+            }
+        }
+    }
+}

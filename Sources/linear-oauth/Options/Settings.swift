@@ -1,0 +1,57 @@
+import ArgumentParser
+import Foundation
+
+/// The one way the command line reads a setting: its flag, else its environment variable (for
+/// `serve`, the environment with the secrets directory and the `.env` file filled in underneath,
+/// see ``ServiceSettings``). A blank value counts as unset.
+struct Settings {
+    /// The variables, before flags.
+    var environment: [String: String]
+
+    init(environment: [String: String] = ProcessInfo.processInfo.environment) {
+        self.environment = environment
+    }
+
+    /// The flag's value, else the variable's; `nil` when both are unset or blank.
+    func string(_ variable: String, flag: String?) -> String? {
+        (flag ?? environment[variable]).flatMap { $0.trimmingCharacters(in: .whitespaces).isEmpty ? nil : $0 }
+    }
+
+    /// A comma-separated list, entries trimmed, blank entries dropped.
+    func list(_ variable: String, flag: String?) -> [String]? {
+        string(variable, flag: flag).map {
+            $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        }
+    }
+
+    /// A number of seconds.
+    /// - Parameters:
+    ///   - name: What it is, for errors ("the lock timeout").
+    ///   - mayBeZero: Whether 0 is allowed (else it must be positive).
+    /// - Throws: `ValidationError` naming the variable or the setting.
+    func seconds(_ variable: String, flag: Double?, default fallback: Double, name: String, mayBeZero: Bool = false) throws -> Duration {
+        var value = flag
+        if value == nil, let text = string(variable, flag: nil) {
+            guard let seconds = Double(text.trimmingCharacters(in: .whitespaces)) else {
+                throw ValidationError("\(variable) must be a number of seconds")
+            }
+            value = seconds
+        }
+        let seconds = value ?? fallback
+        guard seconds.isFinite else { throw ValidationError("\(variable) must be a number of seconds") }
+        if mayBeZero {
+            guard seconds >= 0 else { throw ValidationError("\(name) cannot be negative") }
+        } else {
+            guard seconds > 0 else { throw ValidationError("\(name) must be positive") }
+        }
+        return .milliseconds(Int64(seconds * 1000))
+    }
+
+    /// The environment with the given flags written over their variables, for readers that take an
+    /// environment (``LinearClientConfiguration/fromEnvironment(_:)``, ``KeyRing/load(keys:keysFile:environment:)``).
+    func overlaid(_ flags: [String: String?]) -> [String: String] {
+        var environment = self.environment
+        for case (let variable, let value?) in flags { environment[variable] = value }
+        return environment
+    }
+}
