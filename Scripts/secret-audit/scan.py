@@ -6,7 +6,8 @@
 AUDIT_DIR/secrets/*.txt   one secret per line, "KIND<TAB>VALUE" (written by the tests and the emulator)
 AUDIT_DIR/logs/*          every log record of the test processes, all levels, with metadata
 AUDIT_DIR/captured/*      HTTP answers, error messages, child-process output the tests saw
-AUDIT_DIR/swift-test.log  the test run's own output (test failures, child processes' standard error)
+AUDIT_DIR/test-logs/*     each test's own log (what a failing test prints), child processes' standard error
+AUDIT_DIR/swift-test.log  the test run's own output (test failures, failing tests' logs)
 
 Each secret is searched as it is, percent-encoded, JSON-escaped, and (for encryption keys) as hex.
 A hit prints the file, the line, the kind of secret and a fingerprint (never the secret) and makes
@@ -58,7 +59,7 @@ def main():
     root = sys.argv[1]
     secrets = load_secrets(os.path.join(root, "secrets"))
     corpus = []
-    for sub in ("logs", "captured"):
+    for sub in ("logs", "captured", "test-logs"):
         folder = os.path.join(root, sub)
         corpus += [os.path.join(folder, name) for name in sorted(os.listdir(folder))] if os.path.isdir(folder) else []
     test_log = os.path.join(root, "swift-test.log")

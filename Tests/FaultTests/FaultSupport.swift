@@ -25,7 +25,7 @@ enum FaultProfile {
 
 /// The fault suite's tests run one at a time: each one loads the machine on purpose, and two at
 /// once would measure each other (the unit tests still run beside them).
-@Suite("Fault suite", .serialized)
+@Suite("Fault suite", .serialized, .capturesLogs)
 struct FaultSuite {}
 
 /// Prints one line of figures for RELIABILITY.md (visible in the test log).

@@ -50,7 +50,7 @@ func expectOneLineError(_ output: ProcessOutput, status: Int32, mentioning words
     #expect(!leaked, "a secret appeared in the output", sourceLocation: sourceLocation)
 }
 
-@Suite("linear-oauth command line")
+@Suite("linear-oauth command line", .capturesLogs)
 struct CLITests {
     @Test("keys generate prints a new ID:BASE64 entry; a bad id is a usage error")
     func keysGenerate() async throws {

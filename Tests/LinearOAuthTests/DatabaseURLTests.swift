@@ -1,8 +1,9 @@
 import Foundation
 import LinearOAuth
+import LinearOAuthTestSupport
 import Testing
 
-@Suite("DATABASE_URL")
+@Suite("DATABASE_URL", .capturesLogs)
 struct DatabaseURLTests {
     @Test("unset or empty means the SQLite file in the working directory")
     func defaultURL() throws {
@@ -50,7 +51,7 @@ struct DatabaseURLTests {
     }
 }
 
-@Suite("RFC 3339 times")
+@Suite("RFC 3339 times", .capturesLogs)
 struct RFC3339Tests {
     @Test("UTC, milliseconds only when present, and a parse round trip")
     func format() throws {

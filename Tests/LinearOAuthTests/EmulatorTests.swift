@@ -31,7 +31,7 @@ private func approve(_ url: String, query: String, decision: String = "approve")
     return RawHTTP.query(answer.header("location"))
 }
 
-@Suite("Linear emulator over HTTP")
+@Suite("Linear emulator over HTTP", .capturesLogs)
 struct EmulatorTests {
     @Test("authorize validates the request and shows a consent page naming the workspace and scopes")
     func authorizeConsentPage() async throws {
@@ -370,7 +370,7 @@ struct EmulatorTests {
     }
 }
 
-@Suite("linear-oauth emulator command")
+@Suite("linear-oauth emulator command", .capturesLogs)
 struct EmulatorCommandTests {
     @Test("starts on a free port, prints its URL, and answers as Linear")
     func command() async throws {

@@ -4,7 +4,7 @@ import LinearOAuth
 import LinearOAuthTestSupport
 import Testing
 
-@Suite("Tokens encrypted at rest, and key rotation")
+@Suite("Tokens encrypted at rest, and key rotation", .capturesLogs)
 struct EncryptionAtRestTests {
     @Test("a dump of the database holds none of the plaintext tokens", arguments: StoreKind.allCases)
     func dumpHasNoPlaintext(kind: StoreKind) async throws {

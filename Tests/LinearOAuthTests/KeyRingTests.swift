@@ -4,7 +4,7 @@ import LinearOAuth
 import LinearOAuthTestSupport
 import Testing
 
-@Suite("Key ring and token encryption")
+@Suite("Key ring and token encryption", .capturesLogs)
 struct KeyRingTests {
     @Test("a sealed token opens to the same text, under a fresh nonce each time")
     func roundTrip() throws {

@@ -5,7 +5,7 @@ import Testing
 
 /// The exact requests the client sends, pinned to ../shared/LINEAR-OAUTH.md (not to the emulator),
 /// so the client cannot drift from Linear while the emulator drifts with it.
-@Suite("Linear client: the bytes on the wire")
+@Suite("Linear client: the bytes on the wire", .capturesLogs)
 struct LinearClientGoldenTests {
     static let tokenAnswer = #"{"access_token":"lin_oauth_new","token_type":"Bearer","expires_in":86399,"scope":"read write","refresh_token":"lin_refresh_new"}"#
 

@@ -20,7 +20,7 @@ private func autoApprove() -> EmulatorSettings {
     return settings
 }
 
-@Suite("Linear client against the emulator")
+@Suite("Linear client against the emulator", .capturesLogs)
 struct LinearClientTests {
     @Test("the install flow: authorize with PKCE, exchange the code, read viewer and organization")
     func installFlow() async throws {

@@ -70,7 +70,7 @@ private func revokedPayload(_ organizationID: String, at date: Date = Date()) ->
      "createdAt": RFC3339.format(date), "webhookId": UUID().uuidString, "webhookTimestamp": Int64(date.timeIntervalSince1970 * 1000)]
 }
 
-@Suite("The service over HTTP")
+@Suite("The service over HTTP", .capturesLogs)
 struct ServerTests {
     @Test("health and readiness")
     func health() async throws {
@@ -232,7 +232,7 @@ struct ServerTests {
     }
 }
 
-@Suite("Several instances on one PostgreSQL")
+@Suite("Several instances on one PostgreSQL", .capturesLogs)
 struct SeveralInstancesTests {
     @Test("a revoke on one instance stops the other from serving the token (LISTEN/NOTIFY)")
     func revokeEvictsOtherInstances() async throws {
@@ -269,7 +269,7 @@ struct SeveralInstancesTests {
     }
 }
 
-@Suite("The install flow")
+@Suite("The install flow", .capturesLogs)
 struct InstallFlowTests {
     /// Follows an install: our /oauth/authorize, the emulator's consent (auto-approve), our callback.
     func install(_ url: String) async throws -> (authorize: [String: String], callback: HTTPAnswer, callbackURL: String) {
@@ -360,7 +360,7 @@ struct InstallFlowTests {
     }
 }
 
-@Suite("linear-oauth serve")
+@Suite("linear-oauth serve", .capturesLogs)
 struct ServeCommandTests {
     @Test("starts, answers, and stops gracefully on SIGTERM; a missing setting stops start-up with one line naming it")
     func serve() async throws {
@@ -387,7 +387,7 @@ struct ServeCommandTests {
     }
 }
 
-@Suite("linear-oauth serve: configuration from a .env file and a secrets directory")
+@Suite("linear-oauth serve: configuration from a .env file and a secrets directory", .capturesLogs)
 struct ServeConfigurationTests {
     @Test("the API key from .env and the client secret from the secrets directory; the environment wins over both")
     func envFileAndSecretsDirectory() async throws {
@@ -420,7 +420,7 @@ struct ServeConfigurationTests {
     }
 }
 
-@Suite("linear-oauth serve: graceful shutdown")
+@Suite("linear-oauth serve: graceful shutdown", .capturesLogs)
 struct GracefulShutdownTests {
     @Test("SIGTERM with a refresh in flight: the request finishes, the rotated tokens are stored, the process exits 0")
     func shutdownWithRefreshInFlight() async throws {
@@ -451,7 +451,7 @@ struct GracefulShutdownTests {
     }
 }
 
-@Suite("linear-oauth serve --emulator")
+@Suite("linear-oauth serve --emulator", .capturesLogs)
 struct ServeEmulatorTests {
     @Test("one command: a newcomer approves on the emulator's consent page and sees the workspace in installations list")
     func tryItInOneCommand() async throws {
@@ -489,7 +489,7 @@ struct ServeEmulatorTests {
     }
 }
 
-@Suite("The OpenAPI document")
+@Suite("The OpenAPI document", .capturesLogs)
 struct OpenAPITests {
     @Test("/openapi.json is valid JSON and lists exactly the router's routes, with the API key on every /v1 operation")
     func matchesRoutes() async throws {

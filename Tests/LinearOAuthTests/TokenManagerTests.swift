@@ -50,7 +50,7 @@ func withManagerFixture(_ kind: StoreKind, settings: EmulatorSettings = Emulator
     }
 }
 
-@Suite("Token manager: always a valid access token")
+@Suite("Token manager: always a valid access token", .capturesLogs)
 struct TokenManagerTests {
     @Test("an expired token is refreshed transparently and the rotated pair is what the store holds", arguments: StoreKind.allCases)
     func expiredTokenRefreshed(kind: StoreKind) async throws {
@@ -441,7 +441,7 @@ struct TokenManagerTests {
     }
 }
 
-@Suite("Token manager: the app token and the GraphQL helper")
+@Suite("Token manager: the app token and the GraphQL helper", .capturesLogs)
 struct AppTokenAndGraphQLTests {
     @Test("appToken: fetched once, cached, stored encrypted, read back by another process, renewed before expiry, rotated with the keys",
           arguments: StoreKind.allCases)
@@ -505,7 +505,7 @@ struct AppTokenAndGraphQLTests {
     }
 }
 
-@Suite("Token manager: metrics")
+@Suite("Token manager: metrics", .capturesLogs)
 struct TokenMetricsTests {
     @Test("refreshes by outcome, refresh latency, cache hits and misses")
     func metrics() async throws {

@@ -5,7 +5,7 @@ import Synchronization
 import Testing
 
 /// One conformance suite, run against both stores.
-@Suite("Token store conformance")
+@Suite("Token store conformance", .capturesLogs)
 struct TokenStoreTests {
     @Test("a saved installation loads back with its tokens and metadata", arguments: StoreKind.allCases)
     func saveAndLoad(kind: StoreKind) async throws {

@@ -50,6 +50,9 @@ public func runProcess(
         status: status,
         stdout: (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? "",
         stderr: (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? "")
+    let log = TestLog.current ?? TestLog.unattributed
+    log.write("──── \(executable.lastPathComponent) \(arguments.joined(separator: " ")): exit \(status); standard error follows ────")
+    if !output.stderr.isEmpty { log.write(output.stderr) }
     // Error messages and everything printed, except where printing a secret is the command's job
     // (`token` prints an access token, `keys generate` a key).
     let printsSecret = arguments.first == "token" || arguments.prefix(2) == ["keys", "generate"]
@@ -71,9 +74,12 @@ public final class ChildProcess: Sendable {
         // Under the secrets check, long-running children (the service) log everything they can.
         if SecretAudit.directory != nil, environment["LINEAR_OAUTH_LOG_LEVEL"] == nil { environment["LINEAR_OAUTH_LOG_LEVEL"] = "trace" }
         let stdin = try Spawn.pipe(), stdout = try Spawn.pipe()
+        // Its logs (standard error) go to the test's log, shown only if the test fails.
+        let log = TestLog.current ?? TestLog.unattributed
+        log.write("──── \(executable.lastPathComponent) \(arguments.joined(separator: " ")): standard error follows ────")
         pid = try Spawn.start(
             [executable.path] + arguments, environment: environment,
-            stdin: .descriptor(stdin.read), stdout: .descriptor(stdout.write), stderr: .descriptor(2))
+            stdin: .descriptor(stdin.read), stdout: .descriptor(stdout.write), stderr: .descriptor(log.file.descriptor))
         close(stdin.read)
         close(stdout.write)
         input = stdin.write

@@ -20,20 +20,9 @@ public enum SecretAudit {
 
     public static let variable = "LINEAR_OAUTH_SECRET_AUDIT"
 
-    /// Routes every log record of this process, at every level, to `DIR/logs/` (once; the first
-    /// test helper to run calls it).
-    public static func start() { _ = bootstrapped }
-
-    private static let bootstrapped: Bool = {
-        guard let directory else { return false }
-        let file = AppendingFile("\(directory)/logs/tests-\(getpid()).log")
-        LoggingSystem.bootstrap { label in
-            var handler = AuditLogHandler(label: label, file: file)
-            handler.logLevel = .trace
-            return handler
-        }
-        return true
-    }()
+    /// Routes every log record of this process, at every level, to `DIR/logs/` as well as to the
+    /// test's own log (``TestLog/bootstrap()``; the first test helper to run calls it).
+    public static func start() { TestLog.bootstrap() }
 
     /// Records a secret the tests made or used (a token, a key, a client secret, an API key).
     public static func secret(_ value: String, kind: String) {
@@ -89,7 +78,8 @@ public enum TestSecrets {
 
 /// A file that many tasks append whole lines to.
 final class AppendingFile: Sendable {
-    private let descriptor: Int32
+    /// The open file (append-only), for a child process's standard error.
+    let descriptor: Int32
     private let lock = Mutex(())
 
     init(_ path: String) {
