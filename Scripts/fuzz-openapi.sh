@@ -36,7 +36,8 @@
 #   2 usage error; 3 setup failed or schemathesis produced no report.
 #
 #   Environment: LINEAR_OAUTH_FUZZ_VENV (venv path), LINEAR_OAUTH_FUZZ_PYTHON (python for the venv,
-#   default python3), LINEAR_OAUTH_FUZZ_TIMEOUT (seconds for the whole run, default 900).
+#   default python3), LINEAR_OAUTH_FUZZ_TIMEOUT (seconds for the whole run, default 900),
+#   LINEAR_OAUTH_FUZZ_REQUEST_TIMEOUT (seconds for one request, default 30).
 set -euo pipefail
 
 SCHEMATHESIS_VERSION=4.32.5
@@ -85,6 +86,7 @@ SUPPORT_DIR="$SCRIPT_DIR/fuzz-openapi"
 VENV=${LINEAR_OAUTH_FUZZ_VENV:-$REPO_ROOT/.build/fuzz-venv}
 PYTHON=${LINEAR_OAUTH_FUZZ_PYTHON:-python3}
 RUN_TIMEOUT=${LINEAR_OAUTH_FUZZ_TIMEOUT:-900}
+REQUEST_TIMEOUT=${LINEAR_OAUTH_FUZZ_REQUEST_TIMEOUT:-30}
 
 usage() {
     sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}" >&2
@@ -219,8 +221,8 @@ hooks = $hooks_path_toml
 workers = 1
 max-redirects = 0
 continue-on-failure = true
-request-timeout = 30
-wait-for-schema = 30
+request-timeout = $REQUEST_TIMEOUT
+wait-for-schema = $REQUEST_TIMEOUT
 
 [headers]
 Authorization = "Bearer \${LINEAR_OAUTH_FUZZ_API_KEY}"

@@ -174,6 +174,18 @@ public struct EmulatedTokenResponse: Sendable, Equatable {
     }
 }
 
+/// What the emulator would do with an access token now.
+public enum AccessTokenCheck: String, Sendable, Codable, Equatable {
+    /// Accepted.
+    case live
+    /// Issued, and expired.
+    case expired
+    /// Revoked (by an uninstall, a revocation, or a rotated client secret).
+    case revoked
+    /// Never issued.
+    case unknown
+}
+
 /// What the emulator would do with a refresh token now.
 public enum RefreshTokenCheck: String, Sendable, Codable, Equatable {
     /// The grant's current refresh token: a refresh works.

@@ -171,6 +171,7 @@ struct EmulatorRoutes: Sendable {
             return Self.send(.oauthError(400, "invalid_request", "The body must be application/x-www-form-urlencoded"))
         }
         let response = await handle(Self.parseForm(String(buffer: body)), request.headers[.authorization])
+        if response.hold { await state.waitForRelease() }
         if response.drop {
             context.channel.close(promise: nil)
         }

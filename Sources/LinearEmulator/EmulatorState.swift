@@ -9,6 +9,8 @@ struct EmulatorResponse: Sendable {
     var headers: [(String, String)] = []
     /// Close the connection instead of answering (a response lost on the way back).
     var drop = false
+    /// Answer only once the test releases held responses (a response still on its way when the caller dies).
+    var hold = false
 
     static func json(_ status: Int, _ object: [String: Any], headers: [(String, String)] = []) -> EmulatorResponse {
         EmulatorResponse(
@@ -81,6 +83,11 @@ actor EmulatorState {
     private(set) var tokenCallsArrived = 0
     func tokenCallArrived() { tokenCallsArrived += 1 }
     private var dropNextRefresh = false
+    private var holdNextRefresh = false
+    /// Responses held back (``EmulatorResponse/hold``), waiting for ``releaseHeldResponses()``.
+    private var held: [CheckedContinuation<Void, Never>] = []
+    /// Responses held back so far.
+    private(set) var responsesHeld = 0
 
     init(organizations: [EmulatedOrganization], clients: [EmulatedClient], settings: EmulatorSettings) {
         self.settings = settings
@@ -111,6 +118,21 @@ actor EmulatorState {
 
     func armFailures(count: Int, status: Int, retryAfter: Int?) { failNext = (count, status, retryAfter) }
     func armDropNextRefresh() { dropNextRefresh = true }
+    func armHoldNextRefresh() { holdNextRefresh = true }
+
+    /// Waits until the test releases held responses.
+    func waitForRelease() async {
+        await withCheckedContinuation { continuation in
+            responsesHeld += 1
+            held.append(continuation)
+        }
+    }
+
+    func releaseHeldResponses() {
+        let waiting = held
+        held.removeAll()
+        for continuation in waiting { continuation.resume() }
+    }
 
     /// Expires every access token of an organization now (as if a day had passed).
     func expireAccessTokens(organizationID: String, now: Date) -> Int {
@@ -127,6 +149,13 @@ actor EmulatorState {
         guard clients[clientID] != nil, organization(organizationID) != nil else { return nil }
         let grantID = newGrant(Grant(clientID: clientID, organizationID: organizationID, scopes: scopes, actor: actor))
         return issueTokens(grantID: grantID, now: now)
+    }
+
+    /// What an access token would get now: why a call with it was refused.
+    func check(accessToken token: String, now: Date) -> AccessTokenCheck {
+        guard let access = accessTokens[token], let grant = grants[access.grantID] else { return .unknown }
+        if access.revoked || grant.revoked { return .revoked }
+        return access.expiresAt > now ? .live : .expired
     }
 
     /// What a refresh token would get now: the evidence that a grant was kept or lost.
@@ -331,11 +360,13 @@ actor EmulatorState {
         case .current:
             let response = issueTokens(grantID: entry.grantID, now: now)
             refreshTokens[token]?.state = .rotated(at: now, response: response)
-            if dropNextRefresh {
+            if dropNextRefresh || holdNextRefresh {
+                var faulty = EmulatorResponse.json(200, response.json)
+                faulty.drop = dropNextRefresh
+                faulty.hold = holdNextRefresh && !dropNextRefresh
                 dropNextRefresh = false
-                var dropped = EmulatorResponse.json(200, response.json)
-                dropped.drop = true
-                return dropped
+                holdNextRefresh = false
+                return faulty
             }
             return .json(200, response.json)
         }

@@ -90,6 +90,7 @@ public final class LinearEmulator: Sendable {
 
     /// Stops the server.
     public func stop() async {
+        await state.releaseHeldResponses()
         let task = running.withLock { state in
             defer { state = (nil, nil) }
             return state.task
@@ -114,6 +115,16 @@ public final class LinearEmulator: Sendable {
     /// The next refresh is carried out (the refresh token rotates) but its response is lost:
     /// the connection closes without an answer.
     public func dropNextRefreshResponse() async { await state.armDropNextRefresh() }
+
+    /// The next refresh is carried out (the refresh token rotates) but its response is held back
+    /// until ``releaseHeldResponses()``: a caller that dies meanwhile never learns the new tokens.
+    public func holdNextRefreshResponse() async { await state.armHoldNextRefresh() }
+
+    /// How many responses have been held back so far (the refresh behind each one has rotated).
+    public func responsesHeld() async -> Int { await state.responsesHeld }
+
+    /// Sends the held responses (to whoever is still listening).
+    public func releaseHeldResponses() async { await state.releaseHeldResponses() }
 
     /// Every token, revoke and GraphQL call so far.
     public func requests() async -> [EmulatorRequestRecord] { await state.requests() }
@@ -145,6 +156,12 @@ public final class LinearEmulator: Sendable {
     /// a test's proof that a stored grant is still alive.
     public func check(refreshToken: String) async -> RefreshTokenCheck {
         await state.check(refreshToken: refreshToken, now: Date())
+    }
+
+    /// What an access token would get now (`live`, `expired`, `revoked`, `unknown`): why Linear
+    /// refused a call made with it.
+    public func check(accessToken: String) async -> AccessTokenCheck {
+        await state.check(accessToken: accessToken, now: Date())
     }
 
     /// Live grants per organization of a client (an install that was not lost has exactly one).

@@ -18,28 +18,44 @@ extension FaultSuite {
                 try await world.install(organizations, expiresIn: -60)
                 let helper = BuiltProducts.url("linear-oauth-test-helper")
                 var answerLost = 0
-                for _ in 0..<FaultProfile.crashRuns {
-                    let before = await world.emulator.tokenCallsArrived()
+                var heldRuns = 0
+                for run in 0..<FaultProfile.crashRuns {
+                    // One run in four kills while Linear's answer is on its way, at a point fixed by the
+                    // emulator rather than by timing: the answer is lost whatever the machine's speed.
+                    let held = run % 4 == 0
+                    if held { await world.emulator.holdNextRefreshResponse() }
+                    let before = await world.emulator.tokenCallsArrived(), heldBefore = await world.emulator.responsesHeld()
                     let child = try ChildProcess(helper, ["refresh-loop", world.databaseURL, organizations.joined(separator: ",")], environment: world.environment())
                     try await child.waitForLine("ready")
-                    try await waitUntil("a refresh to reach Linear") { await world.emulator.tokenCallsArrived() > before }
-                    // A random point of the refresh cycle (the kill point, not a wait for state).
-                    try await Task.sleep(for: .microseconds(Int.random(in: 0...25_000)))
+                    if held {
+                        try await waitUntil(timeout: .seconds(120), "Linear to rotate and hold its answer") {
+                            await world.emulator.responsesHeld() > heldBefore
+                        }
+                        heldRuns += 1
+                    } else {
+                        try await waitUntil(timeout: .seconds(120), "a refresh to reach Linear") { await world.emulator.tokenCallsArrived() > before }
+                        // A random point of the refresh cycle (the kill point, not a wait for state).
+                        try await Task.sleep(for: .microseconds(Int.random(in: 0...25_000)))
+                    }
                     child.kill()
+                    await world.emulator.releaseHeldResponses()
                     // Did the kill fall between Linear's answer and the commit? Then only the grace period saves the grant.
+                    // Read under the refresh lock: it waits for a commit the dead process had already sent.
                     var lost = false
                     for organization in organizations {
-                        let stored = try #require(try await world.vault.load(organizationID: organization))
-                        if await world.emulator.check(refreshToken: stored.refreshToken.value) == .replayable { lost = true }
+                        let stored = try await world.vault.withRefreshLock(organizationID: organization) { current, _ in current }
+                        let refreshToken = try #require(stored, "\(organization) is gone").refreshToken.value
+                        if await world.emulator.check(refreshToken: refreshToken) == .replayable { lost = true }
                     }
                     if lost { answerLost += 1 }
+                    if held { #expect(lost, "run \(run): killed while Linear's answer was held, yet no refresh token is waiting for a replay") }
                     // Restart: a new process (a new manager over the same store) refreshes every installation.
                     let restarted = world.manager()
                     for organization in organizations { try await restarted.forceRefresh(for: organization) }
                 }
                 let calls = await world.emulator.requests().filter { $0.grantType == "refresh_token" }
                 let replayed = calls.filter { $0.outcome == "replayed" }.count
-                #expect(answerLost > 0, "no kill fell between Linear's answer and the commit: the test did not test recovery")
+                #expect(answerLost >= heldRuns && heldRuns > 0, "\(answerLost) lost answers in \(heldRuns) runs killed while the answer was held")
                 #expect(replayed >= answerLost)
                 try await world.expectValidTokens(organizations, manager: world.manager())
                 try await world.expectNoGrantLost(organizations)

@@ -165,8 +165,9 @@ extension FaultSuite {
                 expectNoServerError(repeated, "two linear-signature headers")
                 #expect(try await target.snapshot() == before, "a refused webhook changed what is stored")
 
-                // A real uninstall, the workspace installed again, then the same delivery replayed.
-                let uninstall = payload("org-seed-1", id: "delivery-1")
+                // A real uninstall, the workspace installed again, then the same delivery replayed. Signed
+                // now, not when the test began: the service refuses deliveries more than 60 s old.
+                let uninstall = payload("org-seed-1", timestamp: Int64(Date().timeIntervalSince1970 * 1000), id: "delivery-1")
                 let first = try await target.webhook(uninstall)
                 #expect(first.status == 200 && first.body.contains("deleted"))
                 try await target.world.install(["org-seed-1"], expiresIn: 86_400)

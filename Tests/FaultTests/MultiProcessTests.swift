@@ -28,13 +28,14 @@ extension FaultSuite {
                 try await world.install(organizations, expiresIn: -1)
                 var instances: [ServeInstance] = []
                 defer { for instance in instances { instance.child.kill() } }
-                for _ in 0..<count { instances.append(try await ServeInstance.start(world.environment(["LINEAR_OAUTH_REFRESH_MARGIN": "16"]))) }
+                // From before the instances start: their background refreshers count from then.
                 let began = Date()
+                for _ in 0..<count { instances.append(try await ServeInstance.start(world.environment(["LINEAR_OAUTH_REFRESH_MARGIN": "16"]))) }
                 let load = await runLoad(
                     instances: instances.map(\.url), organizations: organizations, clients: clients,
                     duration: FaultProfile.loadDuration, apiKey: world.apiKey,
                     // The checks get the load client's connection pool: the shared client's 8 connections would queue them.
-                    linear: LinearClient(configuration: world.linear.configuration, httpClient: loadClient))
+                    linear: LinearClient(configuration: world.linear.configuration, httpClient: loadClient), emulator: world.emulator)
                 let elapsed = Date().timeIntervalSince(began)
                 #expect(load.statuses.keys.sorted() == [200], "answers: \(load.statuses) \(load.unexpected)")
                 #expect(load.transportErrors == 0)
@@ -49,11 +50,14 @@ extension FaultSuite {
                     // replay or refused (a second refresh of the same expiry would be one of those).
                     #expect(mine.allSatisfy { $0.outcome == "ok" }, "\(organization): \(mine.map(\.outcome))")
                     #expect(Set(mine.compactMap(\.refreshTokenFingerprint)).count == mine.count)
-                    // Never before the margin: at most one refresh per 4 s (and one by the background refresher's pass).
-                    #expect(mine.count <= Int(elapsed / 4) + 2, "\(organization) was refreshed \(mine.count) times in \(Int(elapsed)) s")
+                    // Never before the margin: at most one refresh per 4 s of the token's 20, plus the first, plus one
+                    // per pass of each instance's background refresher (every 60-72 s, window 1 hour).
+                    let allowed = Int(elapsed / 4) + 1 + count * (1 + Int(elapsed / 60))
+                    #expect(mine.count <= allowed, "\(organization) was refreshed \(mine.count) times in \(Int(elapsed)) s")
                 }
-                // The tokens handed out are ones Linear accepts (one in 50, checked as it arrived).
-                #expect(load.checkedWithLinear > 0)
+                // The tokens handed out are ones Linear accepts (each organization's first, then one answer in
+                // 50, checked as they arrived): at least half of the organizations' first tokens checked.
+                #expect(load.checkedWithLinear >= organizations.count / 2, "checked \(load.checkedWithLinear), \(load.expiredBeforeChecked) expired first, \(load.uncheckable) unanswered")
                 #expect(load.refusedByLinear == 0, "Linear refused \(load.refusedByLinear) of \(load.checkedWithLinear) tokens handed out")
                 try await world.expectNoGrantLost(organizations)
                 for instance in instances { #expect(!instance.child.hasExited) }
@@ -72,7 +76,8 @@ extension FaultSuite {
                 report("\(count) instances on \(kind), \(clients) clients, \(Int(elapsed)) s: \(load.requests) requests (\(answers)), "
                     + "p50 \(String(format: "%.1f", load.p50Milliseconds)) ms, p99 \(String(format: "%.1f", load.p99Milliseconds)) ms; \(refreshes) refreshes for \(organizations.count) installations, "
                     + "one per expiry; 0 replays, 0 refused, 0 grants lost; \(load.checkedWithLinear) served tokens checked with Linear, "
-                    + "all accepted (\(load.expiredBeforeChecked) expired while the check waited, \(load.uncheckable) checks unanswered); the instances counted: \(counted)")
+                    + "all accepted (\(load.expiredBeforeChecked) expired while the check waited, \(load.uncheckable) checks unanswered, "
+                    + "\(load.expiredInTransit) expired on the way to the client); the instances counted: \(counted)")
             }
         }
     }

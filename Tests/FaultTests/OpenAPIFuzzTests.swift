@@ -23,7 +23,10 @@ extension FaultSuite {
                 try await world.install(seeded, expiresIn: 86_400)
                 let (serve, _) = try await ServeInstance.startWithInstalls(world)
                 defer { serve.child.kill() }
-                var environment = childEnvironment(["LINEAR_OAUTH_FUZZ_API_KEY": world.apiKey])
+                // Hang guards, not verdicts on speed: the whole run and each request get far longer than they need.
+                var environment = childEnvironment([
+                    "LINEAR_OAUTH_FUZZ_API_KEY": world.apiKey, "LINEAR_OAUTH_FUZZ_TIMEOUT": "3600", "LINEAR_OAUTH_FUZZ_REQUEST_TIMEOUT": "120",
+                ])
                 if let venv = ProcessInfo.processInfo.environment["LINEAR_OAUTH_FUZZ_VENV"] { environment["LINEAR_OAUTH_FUZZ_VENV"] = venv }
                 let output = try await runProcess(
                     repositoryRoot.appendingPathComponent("Scripts/fuzz-openapi.sh"),

@@ -170,16 +170,23 @@ struct LinearClientTests {
             var settings = await emulator.settings()
             settings.latencyMilliseconds = 2_000
             await emulator.configure(settings)
+            let refreshesBefore = await emulator.requests().filter { $0.grantType == "refresh_token" }.count
             await expectKind(.transient, code: nil, status: nil) {
                 _ = try await emulatorClient(url, timeout: .milliseconds(300)).refresh(refreshToken)
             }
             settings.latencyMilliseconds = 0
             await emulator.configure(settings)
+            // The emulator still carries out the refresh the client gave up on (it rotates that grant):
+            // wait for it, and lose an answer on a grant of its own.
+            try await waitUntil("the abandoned refresh to be carried out") {
+                await emulator.requests().filter { $0.grantType == "refresh_token" }.count > refreshesBefore
+            }
+            let other = Secret(try await emulator.mintGrant(organizationID: "org-acme").refreshToken!)
 
             await emulator.dropNextRefreshResponse()
-            await expectKind(.transient, code: nil, status: nil) { _ = try await emulatorClient(url).refresh(refreshToken) }
+            await expectKind(.transient, code: nil, status: nil) { _ = try await emulatorClient(url).refresh(other) }
             // The lost answer is recovered by replaying the same refresh token (Linear's grace).
-            let recovered = try await emulatorClient(url).refresh(refreshToken)
+            let recovered = try await emulatorClient(url).refresh(other)
             #expect(recovered.refreshToken != nil)
 
             // AsyncHTTPClient retries a refused connection until the deadline: a short one keeps the test quick.

@@ -91,7 +91,13 @@ struct ServerTests {
                 for _ in 0..<2 { _ = try await RawHTTP.request(.GET, url + "/v1/installations/org-acme/access-token", headers: auth) }
                 _ = try await RawHTTP.request(.GET, url + "/v1/installations/org-none/access-token", headers: auth)
                 _ = try await signedWebhook(url, revokedPayload("org-x"), secret: "wrong")
-                let text = try await RawHTTP.request(.GET, url + "/metrics").text
+                // A scrape counts installations only if the database answers within 1 s: on a busy machine, scrape again.
+                var text = try await RawHTTP.request(.GET, url + "/metrics").text
+                let deadline = ContinuousClock.now + .seconds(60)
+                while !text.contains("linear_oauth_installations{"), ContinuousClock.now < deadline {
+                    try await Task.sleep(for: .milliseconds(50))
+                    text = try await RawHTTP.request(.GET, url + "/metrics").text
+                }
                 for line in [
                     #"linear_oauth_refreshes_total{outcome="success"} 1"#,
                     #"linear_oauth_token_cache_hits_total 1"#,

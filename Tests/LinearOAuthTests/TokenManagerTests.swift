@@ -14,7 +14,7 @@ struct ManagerFixture {
     let keyEntry: String
     let vault: TokenVault
 
-    var linear: LinearClient { emulatorClient(url, timeout: .seconds(5)) }
+    var linear: LinearClient { emulatorClient(url) }
 
     func manager(_ configure: (inout TokenManager.Configuration) -> Void = { _ in }) -> TokenManager {
         testManager(vault: vault, linear: linear, configure)

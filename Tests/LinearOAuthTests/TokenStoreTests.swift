@@ -237,6 +237,44 @@ struct TokenStoreTests {
         }
     }
 
+    @Test("both stores migrate to exactly TokenSchema: its migrations, tables and columns", arguments: StoreKind.allCases)
+    func schemaMatchesTheSharedDeclaration(kind: StoreKind) async throws {
+        try await withTestStore(kind) { test in
+            let applied = try await test.appliedMigrations()
+            #expect(applied == TokenSchema.migrations.map(\.description))
+            let tables = try await test.tables()
+            #expect(tables == Set(TokenSchema.tables.keys))
+            for (table, columns) in TokenSchema.tables {
+                let found = try await test.columns(of: table)
+                #expect(found == columns, "\(table)")
+            }
+            // Everything the stores select and write is a column of linear_tokens.
+            #expect(Set(TokenSchema.installationColumns).isSubset(of: TokenSchema.tables[TokenSchema.tokensTable]!))
+            #expect(Set(TokenSchema.upsertReplacedColumns).isSubset(of: Set(TokenSchema.installationColumns)))
+        }
+    }
+
+    @Test("delete waits for a refresh in another process, and gives up with a lock time-out, as every locked write does",
+          arguments: StoreKind.allCases)
+    func deleteWaitsForTheRefreshLock(kind: StoreKind) async throws {
+        try await withTestStore(kind, lockTimeout: .milliseconds(300)) { test in
+            let vault = TokenVault(store: test.store, keyRing: try Fixtures.keyRing("k1"))
+            try await vault.save(Fixtures.installation("org-d"))
+            let helper = try ChildProcess(
+                BuiltProducts.url("linear-oauth-test-helper"), ["hold-lock", test.databaseURL, "org-d"],
+                environment: childEnvironment([:]))
+            defer { helper.kill() }
+            try await helper.waitForLine("locked")
+            await #expect(throws: TokenStoreError.lockTimeout(organizationID: "org-d")) {
+                _ = try await test.store.delete(organizationID: "org-d")
+            }
+            try helper.send("release")
+            #expect(try await helper.waitForExit() == 0)
+            #expect(try await test.store.delete(organizationID: "org-d"))
+            #expect(try await test.store.load(organizationID: "org-d") == nil)
+        }
+    }
+
     @Test("on PostgreSQL the lock is per organization: another organization is not blocked")
     func postgresLockIsPerRow() async throws {
         try await withTestStore(.postgres, lockTimeout: .milliseconds(300)) { test in

@@ -94,7 +94,7 @@ public func withEmulator<Result>(
 }
 
 /// A LinearClient for the emulator's default application.
-public func emulatorClient(_ baseURL: String, secret: String = LinearEmulator.defaultClient.secret, timeout: Duration = .seconds(10),
+public func emulatorClient(_ baseURL: String, secret: String = LinearEmulator.defaultClient.secret, timeout: Duration = .seconds(60),
                     authentication: LinearClientConfiguration.ClientAuthentication = .formFields) -> LinearClient {
     LinearClient(configuration: LinearClientConfiguration(
         clientID: LinearEmulator.defaultClient.id, clientSecret: Secret(secret),

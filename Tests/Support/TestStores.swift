@@ -26,7 +26,7 @@ public struct TestStore: Sendable {
         let store: any TokenStore
         switch kind {
         case .sqlite: store = try SQLiteTokenStore(path: sqlitePath!, lockTimeout: lockTimeout)
-        case .postgres: store = PostgresTokenStore(settings: postgres!, lockTimeout: lockTimeout)
+        case .postgres: store = PostgresTokenStore(settings: postgres!, lockTimeout: lockTimeout, connectionTimeout: .seconds(60))
         }
         do {
             try await store.migrate()
@@ -54,7 +54,8 @@ public func withTestStore<Result>(
         return try await running(body, test) { try? await store.close(); directory.remove() }
     case .postgres:
         let settings = try await PostgresTestServer.shared.createDatabase()
-        let store = PostgresTokenStore(settings: settings, lockTimeout: lockTimeout)
+        // Patient: the fault suite may be loading the same server.
+        let store = PostgresTokenStore(settings: settings, lockTimeout: lockTimeout, connectionTimeout: .seconds(60))
         if migrate { try await store.migrate() }
         let url = "postgres://\(settings.username)@\(settings.host):\(settings.port)/\(settings.database)?sslmode=disable"
         let test = TestStore(store: store, databaseURL: url, kind: .postgres, sqlitePath: nil, postgres: settings)
@@ -144,6 +145,88 @@ extension TestStore {
                 environment: childEnvironment(settings.password.map { ["PGPASSWORD": $0.value] } ?? [:]))
             guard output.status == 0 else { throw TestSupportError("pg_dump failed: \(output.stderr)") }
             return Data(output.stdout.utf8)
+        }
+    }
+}
+
+extension TestStore {
+    /// The columns of a table, as the database itself reports them.
+    public func columns(of table: String) async throws -> Set<String> {
+        switch kind {
+        case .sqlite:
+            return Set(try await sqliteRows("SELECT name FROM pragma_table_info('\(table)')").compactMap { $0.column("name")?.string })
+        case .postgres:
+            var names: Set<String> = []
+            try await withPostgresConnection { connection in
+                let rows = try await connection.query(
+                    "SELECT column_name FROM information_schema.columns WHERE table_schema = 'public' AND table_name = \(table)",
+                    logger: Logger(label: "linear-oauth.test"))
+                for try await name in rows.decode(String.self) { names.insert(name) }
+            }
+            return names
+        }
+    }
+
+    /// The tables of the database (PostgreSQL: in the public schema).
+    public func tables() async throws -> Set<String> {
+        switch kind {
+        case .sqlite:
+            return Set(try await sqliteRows("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
+                .compactMap { $0.column("name")?.string })
+        case .postgres:
+            var names: Set<String> = []
+            try await withPostgresConnection { connection in
+                let rows = try await connection.query(
+                    "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'", logger: Logger(label: "linear-oauth.test"))
+                for try await name in rows.decode(String.self) { names.insert(name) }
+            }
+            return names
+        }
+    }
+
+    /// The migrations the store recorded, in order: version and name.
+    public func appliedMigrations() async throws -> [String] {
+        switch kind {
+        case .sqlite:
+            return try await sqliteRows("SELECT version, name FROM linear_oauth_schema_migrations ORDER BY version").map {
+                "\($0.column("version")?.integer ?? -1) \($0.column("name")?.string ?? "?")"
+            }
+        case .postgres:
+            var applied: [String] = []
+            try await withPostgresConnection { connection in
+                let rows = try await connection.query(
+                    "SELECT version, name FROM linear_oauth_schema_migrations ORDER BY version", logger: Logger(label: "linear-oauth.test"))
+                for try await (version, name) in rows.decode((Int, String).self) { applied.append("\(version) \(name)") }
+            }
+            return applied
+        }
+    }
+
+    private func sqliteRows(_ sql: String) async throws -> [SQLiteRow] {
+        let connection = try await SQLiteConnection.open(storage: .file(path: sqlitePath!))
+        do {
+            let rows = try await connection.query(sql)
+            try await connection.close()
+            return rows
+        } catch {
+            try? await connection.close()
+            throw error
+        }
+    }
+
+    private func withPostgresConnection(_ body: (PostgresConnection) async throws -> Void) async throws {
+        let settings = postgres!
+        let connection = try await PostgresConnection.connect(
+            configuration: .init(
+                host: settings.host, port: settings.port, username: settings.username,
+                password: settings.password?.value, database: settings.database, tls: .disable),
+            id: 3, logger: Logger(label: "linear-oauth.test"))
+        do {
+            try await body(connection)
+            try await connection.close()
+        } catch {
+            try? await connection.close()
+            throw error
         }
     }
 }

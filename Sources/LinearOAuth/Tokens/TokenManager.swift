@@ -26,6 +26,13 @@ public final class TokenManager: Sendable {
         public var expiresAt: Date
         public var appUserID: String
         public var organizationID: String
+
+        package init(token: Secret, expiresAt: Date, appUserID: String, organizationID: String) {
+            self.token = token
+            self.expiresAt = expiresAt
+            self.appUserID = appUserID
+            self.organizationID = organizationID
+        }
     }
 
     /// The app's own token (`client_credentials`).
@@ -33,6 +40,12 @@ public final class TokenManager: Sendable {
         public var token: Secret
         public var expiresAt: Date
         public var scopes: [String]
+
+        package init(token: Secret, expiresAt: Date, scopes: [String]) {
+            self.token = token
+            self.expiresAt = expiresAt
+            self.scopes = scopes
+        }
     }
 
     public let vault: TokenVault
