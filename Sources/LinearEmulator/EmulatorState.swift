@@ -1,28 +1,6 @@
 import Crypto
 import Foundation
 
-/// An answer of the emulator, independent of the HTTP server that sends it.
-struct EmulatorResponse: Sendable {
-    var status: Int
-    var body: Data
-    var contentType = "application/json; charset=utf-8"
-    var headers: [(String, String)] = []
-    /// Close the connection instead of answering (a response lost on the way back).
-    var drop = false
-    /// Answer only once the test releases held responses (a response still on its way when the caller dies).
-    var hold = false
-
-    static func json(_ status: Int, _ object: [String: Any], headers: [(String, String)] = []) -> EmulatorResponse {
-        EmulatorResponse(
-            status: status, body: (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data(),
-            headers: headers)
-    }
-
-    static func oauthError(_ status: Int, _ error: String, _ description: String) -> EmulatorResponse {
-        json(status, ["error": error, "error_description": description])
-    }
-}
-
 /// Everything the emulator remembers: organizations, clients, codes, grants and tokens, faults,
 /// and the request log. All of Linear's OAuth behaviour lives here; the HTTP layer only translates.
 actor EmulatorState {
@@ -585,32 +563,5 @@ actor EmulatorState {
         let x = Array(a.utf8), y = Array(b.utf8)
         guard x.count == y.count else { return false }
         return zip(x, y).reduce(0) { $0 | ($1.0 ^ $1.1) } == 0
-    }
-}
-
-/// For the project's secrets check: with `LINEAR_OAUTH_SECRET_AUDIT=DIR` set, every token, code and
-/// client secret the emulator hands out is appended to `DIR/secrets/`, so that the check can search
-/// logs and answers for them. Unset (always, outside that check), it does nothing.
-enum SecretLedger {
-    private static let file: FileHandle? = {
-        guard let directory = ProcessInfo.processInfo.environment["LINEAR_OAUTH_SECRET_AUDIT"], !directory.isEmpty else { return nil }
-        let path = "\(directory)/secrets/emulator-\(getpid()).txt"
-        try? FileManager.default.createDirectory(atPath: "\(directory)/secrets", withIntermediateDirectories: true)
-        FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600])
-        return FileHandle(forWritingAtPath: path)
-    }()
-    private static let lock = NSLock()
-
-    static func record(_ value: String, kind: String) {
-        guard let file else { return }
-        lock.lock()
-        defer { lock.unlock() }
-        file.seekToEndOfFile()
-        file.write(Data("emulator-\(kind)\t\(value)\n".utf8))
-    }
-
-    static func record(_ client: EmulatedClient) {
-        record(client.secret, kind: "client-secret")
-        if let secret = client.webhookSecret { record(secret, kind: "webhook-secret") }
     }
 }

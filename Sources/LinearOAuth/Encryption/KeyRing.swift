@@ -18,7 +18,7 @@ public enum TokenColumn: String, Sendable, CaseIterable {
 /// data binds the value to its organization, its column and its key id.
 public struct KeyRing: Sendable, CustomStringConvertible {
     /// The stored-format version this build writes and reads.
-    public static let formatVersion: UInt8 = 1
+    package static let formatVersion: UInt8 = 1
     static let nonceLength = 12
     static let tagLength = 16
 
@@ -98,12 +98,12 @@ public struct KeyRing: Sendable, CustomStringConvertible {
     }
 
     /// The key id a sealed value names, without opening it.
-    public static func keyID(of sealed: [UInt8], organizationID: String, column: TokenColumn) throws(TokenDecryptionError) -> String {
+    package static func keyID(of sealed: [UInt8], organizationID: String, column: TokenColumn) throws(TokenDecryptionError) -> String {
         try parse(sealed, organizationID: organizationID, column: column).keyID
     }
 
     /// Whether the ring holds a key with this id.
-    public func contains(keyID: String) -> Bool { keys[keyID] != nil }
+    package func contains(keyID: String) -> Bool { keys[keyID] != nil }
 
     private struct Parts {
         var keyID: String
@@ -171,7 +171,7 @@ extension KeyRing {
 
 extension KeyRing {
     /// Seals an app token under the active key.
-    public func sealAppToken(clientID: String, accessToken: Secret, expiresAt: Date, scopes: [String]) throws -> SealedAppToken {
+    package func sealAppToken(clientID: String, accessToken: Secret, expiresAt: Date, scopes: [String]) throws -> SealedAppToken {
         SealedAppToken(
             clientID: clientID,
             accessToken: try seal(accessToken.value, organizationID: SealedAppToken.sealingName(clientID: clientID), column: .accessToken),
@@ -179,7 +179,7 @@ extension KeyRing {
     }
 
     /// Opens an app token.
-    public func openAppToken(_ token: SealedAppToken) throws(TokenDecryptionError) -> Secret {
+    package func openAppToken(_ token: SealedAppToken) throws(TokenDecryptionError) -> Secret {
         Secret(try open(token.accessToken, organizationID: SealedAppToken.sealingName(clientID: token.clientID), column: .accessToken))
     }
 }

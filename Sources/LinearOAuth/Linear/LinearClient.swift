@@ -4,75 +4,6 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 
-/// Tokens from Linear's token endpoint.
-public struct LinearTokenResponse: Sendable, Equatable {
-    public var accessToken: Secret
-    /// Absent for `client_credentials`; a refresh may also leave it out (keep the old one then).
-    public var refreshToken: Secret?
-    /// Seconds the access token lives, as Linear announced.
-    public var expiresIn: Int
-    /// When the access token expires, from `expiresIn` and the time the answer arrived.
-    public var expiresAt: Date
-    public var scopes: [String]
-    public var tokenType: String
-}
-
-/// A GraphQL answer: `data` and the rate-limit headers.
-public struct LinearGraphQLResponse: Sendable {
-    /// The `data` object as JSON.
-    public var data: Data
-    /// `X-RateLimit-Requests-Remaining`, when sent.
-    public var requestsRemaining: Int?
-    /// `X-RateLimit-Requests-Reset`, when sent.
-    public var requestsResetAt: Date?
-
-    /// Decodes `data` into a type of yours.
-    public func decode<T: Decodable>(_ type: T.Type) throws -> T {
-        try JSONDecoder().decode(type, from: data)
-    }
-}
-
-/// What a revocation came to.
-public enum LinearRevocationResult: Sendable, Equatable {
-    /// 200: revoked.
-    case revoked
-    /// 400: Linear could not revoke it (already revoked or unknown).
-    case notRevoked(String)
-    /// 401: the token could not authenticate the request.
-    case unauthenticated
-}
-
-/// The two kinds of token `POST /oauth/revoke` takes.
-public enum LinearTokenTypeHint: String, Sendable {
-    case accessToken = "access_token"
-    case refreshToken = "refresh_token"
-}
-
-/// PKCE (RFC 7636) with the S256 method.
-public struct PKCE: Sendable {
-    /// The secret kept by us until the code exchange (43 characters, base64url).
-    public let verifier: String
-    /// `base64url(SHA-256(verifier))`, sent with the authorize request.
-    public let challenge: String
-
-    /// A fresh random verifier and its challenge.
-    public init() {
-        self.init(verifier: Self.base64URL(Data((0..<32).map { _ in UInt8.random(in: 0...255) })))
-    }
-
-    /// The challenge for a known verifier.
-    public init(verifier: String) {
-        self.verifier = verifier
-        self.challenge = Self.base64URL(Data(SHA256.hash(data: Data(verifier.utf8))))
-    }
-
-    /// Base64url without padding (RFC 4648, section 5).
-    public static func base64URL(_ data: Data) -> String {
-        data.base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
-            .replacingOccurrences(of: "=", with: "")
-    }
-}
-
 /// Linear's OAuth endpoints and GraphQL API, as ../shared/LINEAR-OAUTH.md describes them: form-encoded
 /// token calls, every failure sorted into ``LinearOAuthError``'s three kinds, a time-out on every call.
 public struct LinearClient: Sendable {
@@ -301,7 +232,7 @@ public struct LinearClient: Sendable {
 
     /// Scopes as Linear sends them: a space-separated string, a comma-separated one, or (apps
     /// created before 2023-12-01) a JSON array.
-    public static func parseScopes(_ value: Any?) -> [String] {
+    package static func parseScopes(_ value: Any?) -> [String] {
         if let array = value as? [String] { return array }
         guard let text = value as? String else { return [] }
         return text.split(whereSeparator: { $0 == " " || $0 == "," }).map(String.init)

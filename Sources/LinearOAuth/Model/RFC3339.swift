@@ -1,11 +1,11 @@
 import Foundation
 
 /// Times on the wire and in JSON: RFC 3339, written in UTC.
-public enum RFC3339 {
+package enum RFC3339 {
     /// Formats `date` in UTC, with milliseconds only when it has them (`2026-11-25T15:02:15Z`).
     /// Hand-rolled: `ISO8601DateFormatter` costs tens of microseconds per use on Linux, which showed
     /// in the token API's throughput.
-    public static func format(_ date: Date) -> String {
+    package static func format(_ date: Date) -> String {
         let interval = date.timeIntervalSince1970
         var whole = interval.rounded(.down)
         var milliseconds = Int(((interval - whole) * 1000).rounded())
@@ -43,7 +43,7 @@ public enum RFC3339 {
     }
 
     /// Parses an RFC 3339 time with any offset, with or without fractional seconds.
-    public static func parse(_ text: String) -> Date? {
+    package static func parse(_ text: String) -> Date? {
         let formatter = ISO8601DateFormatter()
         formatter.formatOptions = [.withInternetDateTime]
         if let date = formatter.date(from: text) { return date }
@@ -52,7 +52,7 @@ public enum RFC3339 {
     }
 
     /// A JSON encoder writing dates as RFC 3339 UTC strings, keys sorted.
-    public static func jsonEncoder(pretty: Bool = false) -> JSONEncoder {
+    package static func jsonEncoder(pretty: Bool = false) -> JSONEncoder {
         let encoder = JSONEncoder()
         encoder.outputFormatting = pretty ? [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes] : [.sortedKeys, .withoutEscapingSlashes]
         encoder.dateEncodingStrategy = .custom { date, encoder in

@@ -1,0 +1,16 @@
+import Foundation
+
+/// A GraphQL answer: `data` and the rate-limit headers.
+public struct LinearGraphQLResponse: Sendable {
+    /// The `data` object as JSON.
+    public var data: Data
+    /// `X-RateLimit-Requests-Remaining`, when sent.
+    public var requestsRemaining: Int?
+    /// `X-RateLimit-Requests-Reset`, when sent.
+    public var requestsResetAt: Date?
+
+    /// Decodes `data` into a type of yours.
+    public func decode<T: Decodable>(_ type: T.Type) throws -> T {
+        try JSONDecoder().decode(type, from: data)
+    }
+}
