@@ -99,23 +99,3 @@ final class AppendingFile: Sendable {
         }
     }
 }
-
-/// Writes every record, metadata included, to the audit's log file.
-struct AuditLogHandler: LogHandler {
-    let label: String
-    let file: AppendingFile
-    var logLevel: Logger.Level = .trace
-    var metadata: Logger.Metadata = [:]
-    var metadataProvider: Logger.MetadataProvider?
-
-    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
-    }
-
-    func log(event: LogEvent) {
-        let all = metadata.merging(metadataProvider?.get() ?? [:]) { $1 }.merging(event.metadata ?? [:]) { $1 }
-        let fields = all.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
-        file.append("\(RFC3339.format(Date())) \(event.level) \(label): \(event.message) \(fields) [\(event.source)]\n")
-    }
-}

@@ -113,10 +113,10 @@ public final class TestLog: Sendable {
         let level = ProcessInfo.processInfo.environment["LINEAR_OAUTH_TEST_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
         let audit = SecretAudit.directory.map { AppendingFile("\($0)/logs/tests-\(getpid()).log") }
         LoggingSystem.bootstrap { label in
-            var test = TestLogHandler(label: label, log: TestLog.current ?? TestLog.unattributed)
+            var test = FileLogHandler(label: label, file: (TestLog.current ?? TestLog.unattributed).file)
             test.logLevel = level
             guard let audit else { return test }
-            var everything = AuditLogHandler(label: label, file: audit)
+            var everything = FileLogHandler(label: label, file: audit)
             everything.logLevel = .trace
             return MultiplexLogHandler([test, everything])
         }
@@ -124,10 +124,10 @@ public final class TestLog: Sendable {
     }()
 }
 
-/// Writes records to a test's log file.
-struct TestLogHandler: LogHandler {
+/// Writes records, metadata included, to a file (a test's log, the secrets check's log).
+struct FileLogHandler: LogHandler {
     let label: String
-    let log: TestLog
+    let file: AppendingFile
     var logLevel: Logger.Level = .info
     var metadata: Logger.Metadata = [:]
     var metadataProvider: Logger.MetadataProvider?
@@ -140,7 +140,7 @@ struct TestLogHandler: LogHandler {
     func log(event: LogEvent) {
         let all = metadata.merging(metadataProvider?.get() ?? [:]) { $1 }.merging(event.metadata ?? [:]) { $1 }
         let fields = all.isEmpty ? "" : " " + all.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
-        log.write("\(Self.timestamp()) \(event.level) \(label): \(event.message)\(fields)")
+        file.append("\(Self.timestamp()) \(event.level) \(label): \(event.message)\(fields)\n")
     }
 
     /// The wall-clock time with milliseconds, UTC.

@@ -102,27 +102,10 @@ extension TestStore {
     public func execute(_ sql: String) async throws {
         switch kind {
         case .sqlite:
-            let connection = try await SQLiteConnection.open(storage: .file(path: sqlitePath!))
-            do {
-                _ = try await connection.query(sql)
-                try await connection.close()
-            } catch {
-                try? await connection.close()
-                throw error
-            }
+            _ = try await sqliteRows(sql)
         case .postgres:
-            let settings = postgres!
-            let connection = try await PostgresConnection.connect(
-                configuration: .init(
-                    host: settings.host, port: settings.port, username: settings.username,
-                    password: settings.password?.value, database: settings.database, tls: .disable),
-                id: 2, logger: Logger(label: "linear-oauth.test"))
-            do {
+            try await withPostgresConnection { connection in
                 try await connection.query(PostgresQuery(unsafeSQL: sql), logger: Logger(label: "linear-oauth.test"))
-                try await connection.close()
-            } catch {
-                try? await connection.close()
-                throw error
             }
         }
     }
@@ -202,7 +185,7 @@ extension TestStore {
         }
     }
 
-    private func sqliteRows(_ sql: String) async throws -> [SQLiteRow] {
+    func sqliteRows(_ sql: String) async throws -> [SQLiteRow] {
         let connection = try await SQLiteConnection.open(storage: .file(path: sqlitePath!))
         do {
             let rows = try await connection.query(sql)
@@ -214,7 +197,7 @@ extension TestStore {
         }
     }
 
-    private func withPostgresConnection(_ body: (PostgresConnection) async throws -> Void) async throws {
+    func withPostgresConnection(_ body: (PostgresConnection) async throws -> Void) async throws {
         let settings = postgres!
         let connection = try await PostgresConnection.connect(
             configuration: .init(
