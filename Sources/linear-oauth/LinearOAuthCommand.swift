@@ -28,7 +28,7 @@ enum Main {
         // Quiet by default: a failing command prints its one line; LINEAR_OAUTH_LOG_LEVEL=info shows more.
         // Long-running commands (serve, emulator) log at info by default.
         let longRunning = ["serve", "emulator"].contains(CommandLine.arguments.dropFirst().first ?? "")
-        let level = ProcessInfo.processInfo.environment["LINEAR_OAUTH_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:))
+        let level = Settings().string("LINEAR_OAUTH_LOG_LEVEL", flag: nil).flatMap(Logger.Level.init(rawValue:))
             ?? (longRunning ? .info : .critical)
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)

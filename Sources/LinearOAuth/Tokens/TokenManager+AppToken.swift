@@ -11,16 +11,15 @@ extension TokenManager {
         while true {
             let result: Result<AppToken, any Error>
             var led = false
-            switch state.withLock({ $0.appToken(scopes: wanted, now: configuration.now(), renewalMargin: margin) }) {
+            let now = configuration.now()
+            switch state.withLock({ $0.appToken(scopes: wanted, now: now, renewalMargin: margin) }) {
             case .serve(let token):
                 metrics.cacheHits.increment()
                 return token
             case .lead(let flight):
-                do {
-                    result = .success(try await loadOrFetchAppToken(scopes: scopes, wanted: wanted, margin: margin))
-                } catch {
-                    result = .failure(error)
-                }
+                // In a task of its own: a leader that goes away must not abort everyone's fetch, nor throw
+                // away an answer Linear already gave (a new app token revokes the earlier ones).
+                result = await Task { try await self.loadOrFetchAppToken(scopes: scopes, wanted: wanted, margin: margin) }.result
                 state.withLock { $0.finishAppToken(flight, with: result) }
                 flight.finish(result)
                 led = true
