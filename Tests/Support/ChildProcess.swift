@@ -51,7 +51,7 @@ public func runProcess(
         stdout: (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? "",
         stderr: (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? "")
     let log = TestLog.current ?? TestLog.unattributed
-    log.write("──── \(executable.lastPathComponent) \(arguments.joined(separator: " ")): exit \(status); standard error follows ────")
+    log.write("──── \(executable.lastPathComponent) \(arguments.first ?? "") (arguments not shown: they may hold secrets): exit \(status); standard error follows ────")
     if !output.stderr.isEmpty { log.write(output.stderr) }
     // Error messages and everything printed, except where printing a secret is the command's job
     // (`token` prints an access token, `keys generate` a key).
@@ -76,7 +76,7 @@ public final class ChildProcess: Sendable {
         let stdin = try Spawn.pipe(), stdout = try Spawn.pipe()
         // Its logs (standard error) go to the test's log, shown only if the test fails.
         let log = TestLog.current ?? TestLog.unattributed
-        log.write("──── \(executable.lastPathComponent) \(arguments.joined(separator: " ")): standard error follows ────")
+        log.write("──── \(executable.lastPathComponent) \(arguments.first ?? "") (arguments not shown: they may hold secrets): standard error follows ────")
         pid = try Spawn.start(
             [executable.path] + arguments, environment: environment,
             stdin: .descriptor(stdin.read), stdout: .descriptor(stdout.write), stderr: .descriptor(log.file.descriptor))
