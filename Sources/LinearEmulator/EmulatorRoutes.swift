@@ -50,6 +50,8 @@ struct EmulatorRoutes: Sendable {
                 await state.armFailures(count: fail.count, status: fail.status, retryAfter: fail.retryAfter)
             }
             if faults.dropNextRefresh == true { await state.armDropNextRefresh() }
+            if faults.holdNextRefresh == true { await state.armHoldNextRefresh() }
+            if faults.releaseHeld == true { await state.releaseHeldResponses() }
             return Response(status: .noContent)
         }
         control.post("organizations") { request, context in
@@ -257,7 +259,11 @@ struct FaultsRequest: Decodable {
     }
     var failNext: FailNext?
     var dropNextRefresh: Bool?
-    enum CodingKeys: String, CodingKey { case failNext = "fail_next", dropNextRefresh = "drop_next_refresh" }
+    var holdNextRefresh: Bool?
+    var releaseHeld: Bool?
+    enum CodingKeys: String, CodingKey {
+        case failNext = "fail_next", dropNextRefresh = "drop_next_refresh", holdNextRefresh = "hold_next_refresh", releaseHeld = "release_held"
+    }
 }
 
 struct GrantRequest: Decodable {

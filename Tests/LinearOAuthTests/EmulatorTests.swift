@@ -304,6 +304,24 @@ struct EmulatorTests {
         }
     }
 
+    @Test("a held refresh response: the rotation happens at once, the answer comes only when released")
+    func heldResponse() async throws {
+        try await withEmulator { emulator, url in
+            let grant = try await emulator.mintGrant(organizationID: "org-acme")
+            let refresh = clientAuth.merging(["grant_type": "refresh_token", "refresh_token": grant.refreshToken!]) { $1 }
+            #expect(try await RawHTTP.json(url + "/_emulator/faults", ["hold_next_refresh": true]).status == 204)
+            let answer = Task { try await RawHTTP.form(url + "/oauth/token", refresh) }
+            try await waitUntil("the refresh to be held") { await emulator.responsesHeld() == 1 }
+            // Carried out already: the old refresh token now only replays.
+            #expect(await emulator.check(refreshToken: grant.refreshToken!) == .replayable)
+            #expect(try await RawHTTP.json(url + "/_emulator/faults", ["release_held": true]).status == 204)
+            let released = try await answer.value
+            #expect(released.status == 200 && released.json["refresh_token"] as? String != grant.refreshToken)
+            #expect(await emulator.check(accessToken: try #require(released.json["access_token"] as? String)) == .live)
+            #expect(await emulator.check(accessToken: "never-issued") == .unknown)
+        }
+    }
+
     @Test("an uninstall from Linear's side revokes the grant and sends the signed OAuthApp webhook")
     func uninstallWebhook() async throws {
         let received = Mutex<[(headers: [String: String], body: Data)]>([])
