@@ -38,10 +38,12 @@ func importLine(_ installation: Installation) -> String {
 
 /// The output holds one line of error and no secret.
 func expectOneLineError(_ output: ProcessOutput, status: Int32, mentioning words: [String], secrets: [String] = [],
-                        sourceLocation: SourceLocation = #_sourceLocation) {
+                        warnings: Int = 0, sourceLocation: SourceLocation = #_sourceLocation) {
     #expect(output.status == status, "exit status", sourceLocation: sourceLocation)
     let lines = output.stderr.split(separator: "\n")
-    #expect(lines.count == 1, "one line on standard error", sourceLocation: sourceLocation)
+    // Warnings (a secret given as a flag) come first, a line each; then the one error line.
+    #expect(lines.count == 1 + warnings, "one line on standard error", sourceLocation: sourceLocation)
+    #expect(lines.prefix(warnings).allSatisfy { $0.hasPrefix("linear-oauth: warning: ") }, sourceLocation: sourceLocation)
     for word in words {
         #expect(output.stderr.contains(word), "stderr mentions \(word)", sourceLocation: sourceLocation)
     }
@@ -158,7 +160,7 @@ struct CLITests {
                 expectOneLineError(output, status: 2, mentioning: words, secrets: [base64, short])
             }
             let flag = try await cli.run("keys", "rotate", "--encryption-keys", "k9:\(short)")
-            expectOneLineError(flag, status: 2, mentioning: ["\"k9\""], secrets: [short])
+            expectOneLineError(flag, status: 2, mentioning: ["\"k9\"", "--encryption-keys shows in the process list"], secrets: [short], warnings: 1)
         }
     }
 
@@ -228,7 +230,29 @@ struct CLITests {
         let port = try freePort()  // nothing listens there
         let cli = CLI(environment: [:], directory: NSTemporaryDirectory())
         let output = try await cli.run("installations", "list", "--database-url", "postgres://app:hunter2@127.0.0.1:\(port)/db?sslmode=disable")
-        expectOneLineError(output, status: 1, mentioning: ["cannot connect to 127.0.0.1:\(port) as app"], secrets: ["hunter2"])
+        expectOneLineError(
+            output, status: 1, mentioning: ["cannot connect to 127.0.0.1:\(port) as app", "--database-url with a password shows in the process list"],
+            secrets: ["hunter2"], warnings: 1)
+    }
+
+    @Test("secrets given as flags are used, with a one-line warning each that they show in the process list")
+    func secretFlagsWarn() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let cli = CLI(environment: [:], directory: directory.path)
+        let apiKey = TestSecrets.record("flag-api-key-\(UUID().uuidString)", kind: "api-key")
+        let webhookSecret = TestSecrets.record("flag-webhook-\(UUID().uuidString)", kind: "webhook-secret")
+        let clientSecret = TestSecrets.record("flag-client-\(UUID().uuidString)", kind: "client-secret")
+        // serve stops at the first missing setting (the client id), after warning about each secret flag.
+        let serve = try await cli.run(
+            "serve", "--port", "0", "--api-keys", apiKey, "--webhook-secret", webhookSecret, "--client-secret", clientSecret,
+            extra: ["LINEAR_OAUTH_ENCRYPTION_KEYS": Fixtures.entry("k1")])
+        expectOneLineError(
+            serve, status: 2, mentioning: ["LINEAR_CLIENT_ID", "--api-keys", "--webhook-secret", "--client-secret", "LINEAR_OAUTH_API_KEYS"],
+            secrets: [apiKey, webhookSecret, clientSecret], warnings: 3)
+        // Without secret flags: no warning.
+        expectOneLineError(try await cli.run("serve", "--port", "0", extra: ["LINEAR_OAUTH_API_KEYS": apiKey]),
+                           status: 2, mentioning: ["LINEAR_WEBHOOK_SECRET"], secrets: [apiKey])
     }
 
     @Test("usage and configuration errors exit 2 with one line")

@@ -126,6 +126,42 @@ struct KeyRingTests {
         #expect(throws: KeyRingError.noKeysConfigured) { try KeyRing.load(environment: [:]) }
     }
 
+    @Test("a key file mounted as a symlink (Kubernetes, Docker) is read; the file it points to is judged, mode and owner")
+    func keyFileThroughSymlinks() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        // As a Kubernetes secret volume lays it out: keys -> ..data/keys -> ..2026_11_30/keys.
+        let fm = FileManager.default
+        try fm.createDirectory(atPath: directory.path + "/..2026_11_30", withIntermediateDirectories: true)
+        let real = directory.path + "/..2026_11_30/keys"
+        #expect(fm.createFile(atPath: real, contents: Data((Fixtures.entry("mounted") + "\n").utf8), attributes: [.posixPermissions: 0o400]))
+        try fm.createSymbolicLink(atPath: directory.path + "/..data", withDestinationPath: "..2026_11_30")
+        try fm.createSymbolicLink(atPath: directory.path + "/keys", withDestinationPath: "..data/keys")
+        let mounted = directory.path + "/keys"
+        #expect(try KeyRing.load(environment: [KeyRing.keysFileVariable: mounted]).activeKeyID == "mounted")
+        // The link's own mode (0777) does not matter; the file's does.
+        try fm.setAttributes([.posixPermissions: 0o644], ofItemAtPath: real)
+        #expect(throws: KeyRingError.keyFileTooOpen(path: mounted, mode: 0o644)) {
+            try KeyRing.load(environment: [KeyRing.keysFileVariable: mounted])
+        }
+        try fm.setAttributes([.posixPermissions: 0o600], ofItemAtPath: real)
+        // Another user's file is refused (only root can give a file away, so only as root).
+        if geteuid() == 0 {
+            #expect(chown(real, 65_534, 65_534) == 0)
+            #expect(throws: KeyRingError.keyFileWrongOwner(path: mounted, owner: 65_534)) {
+                try KeyRing.load(environment: [KeyRing.keysFileVariable: mounted])
+            }
+        }
+        // A dangling link, a directory: unreadable.
+        try fm.createSymbolicLink(atPath: directory.path + "/dangling", withDestinationPath: "nowhere")
+        #expect(throws: KeyRingError.keyFileUnreadable(path: directory.path + "/dangling")) {
+            try KeyRing.load(environment: [KeyRing.keysFileVariable: directory.path + "/dangling"])
+        }
+        #expect(throws: KeyRingError.keyFileUnreadable(path: directory.path)) {
+            try KeyRing.load(environment: [KeyRing.keysFileVariable: directory.path])
+        }
+    }
+
     @Test("secrets and key rings describe themselves without secret bytes")
     func redaction() throws {
         let secret = Secret(TestSecrets.record("lin_oauth_very_secret", kind: "access-token"))

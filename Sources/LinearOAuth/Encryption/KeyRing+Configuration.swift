@@ -42,19 +42,20 @@ extension KeyRing {
         throw .noKeysConfigured
     }
 
-    /// Reads a key file, refusing one that its group or others can read.
+    /// Reads a key file through its symlinks (secret mounts are symlinks), refusing a file that its
+    /// group or others can read, or that another user owns.
     public init(contentsOfFile path: String) throws(KeyRingError) {
-        let attributes: [FileAttributeKey: Any]
+        let data: Data
         do {
-            attributes = try FileManager.default.attributesOfItem(atPath: path)
+            data = try SecretFile.read(path)
         } catch {
-            throw .keyFileUnreadable(path: path)
+            switch error {
+            case .unreadable: throw .keyFileUnreadable(path: path)
+            case .tooOpen(let mode): throw .keyFileTooOpen(path: path, mode: mode)
+            case .wrongOwner(let uid): throw .keyFileWrongOwner(path: path, owner: uid)
+            }
         }
-        let mode = (attributes[.posixPermissions] as? NSNumber)?.intValue ?? 0
-        guard mode & 0o077 == 0 else { throw .keyFileTooOpen(path: path, mode: mode) }
-        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
-            throw .keyFileUnreadable(path: path)
-        }
+        guard let text = String(data: data, encoding: .utf8) else { throw .keyFileUnreadable(path: path) }
         try self.init(parsing: text, source: path)
     }
 

@@ -8,6 +8,7 @@ public enum KeyRingError: Error, Equatable, CustomStringConvertible {
     case duplicateKeyID(String)
     case keyFileUnreadable(path: String)
     case keyFileTooOpen(path: String, mode: Int)
+    case keyFileWrongOwner(path: String, owner: Int)
 
     public var description: String {
         switch self {
@@ -27,6 +28,8 @@ public enum KeyRingError: Error, Equatable, CustomStringConvertible {
             "cannot read the encryption key file \(path)"
         case .keyFileTooOpen(let path, let mode):
             "the encryption key file \(path) is readable by group or others (mode \(String(mode & 0o777, radix: 8))); run chmod 600 \(path)"
+        case .keyFileWrongOwner(let path, let owner):
+            "the encryption key file \(path) belongs to another user (uid \(owner)); it must belong to this process's user or to root"
         }
     }
 }

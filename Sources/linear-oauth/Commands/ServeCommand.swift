@@ -58,6 +58,11 @@ struct ServeCommand: AsyncParsableCommand {
         """)
     var emulator = false
 
+    func validate() throws {
+        if apiKeys != nil { Settings.warnSecretFlag("--api-keys", "LINEAR_OAUTH_API_KEYS") }
+        if webhookSecret != nil { Settings.warnSecretFlag("--webhook-secret", "LINEAR_WEBHOOK_SECRET") }
+    }
+
     func run() async throws {
         var settings = try await self.settings.settings()
         var listenPort = self.port

@@ -17,6 +17,10 @@ struct KeyOptions: ParsableArguments {
             valueName: "path"))
     var encryptionKeysFile: String?
 
+    func validate() throws {
+        if encryptionKeys != nil { Settings.warnSecretFlag("--encryption-keys", KeyRing.keysVariable + " or " + KeyRing.keysFileVariable) }
+    }
+
     /// Whether neither flag nor variable names any key.
     func isUnset(_ settings: Settings) -> Bool {
         settings.string(KeyRing.keysVariable, flag: encryptionKeys) == nil

@@ -29,6 +29,10 @@ struct LinearOptions: ParsableArguments {
         help: ArgumentHelp("Refresh when the access token expires within this many seconds. (env: LINEAR_OAUTH_REFRESH_MARGIN; default: 600)", valueName: "seconds"))
     var refreshMargin: Double?
 
+    func validate() throws {
+        if clientSecret != nil { Settings.warnSecretFlag("--client-secret", "LINEAR_CLIENT_SECRET") }
+    }
+
     /// The client's settings: flags over `LINEAR_CLIENT_ID`, `LINEAR_CLIENT_SECRET`, `LINEAR_API_URL`,
     /// `LINEAR_REDIRECT_URI` and `LINEAR_AUTHORIZE_URL`.
     func clientConfiguration(_ settings: Settings = Settings()) throws -> LinearClientConfiguration {

@@ -55,3 +55,11 @@ struct Settings {
         return environment
     }
 }
+
+extension Settings {
+    /// Warns (one line on standard error) that a secret given as a flag shows in the process list.
+    static func warnSecretFlag(_ flag: String, _ variable: String) {
+        FileHandle.standardError.write(Data(
+            "linear-oauth: warning: \(flag) shows in the process list (ps, /proc); prefer \(variable) or a file\n".utf8))
+    }
+}

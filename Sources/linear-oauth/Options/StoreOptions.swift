@@ -20,6 +20,12 @@ struct StoreOptions: ParsableArguments {
             valueName: "seconds"))
     var lockTimeout: Double?
 
+    func validate() throws {
+        if let databaseURL, case .postgres(let settings)? = try? DatabaseURL(parsing: databaseURL), settings.password != nil {
+            Settings.warnSecretFlag("--database-url with a password", DatabaseURL.variable)
+        }
+    }
+
     /// The database URL the settings name.
     func url(_ settings: Settings) throws -> DatabaseURL {
         try DatabaseURL(parsing: settings.string(DatabaseURL.variable, flag: databaseURL))
