@@ -93,6 +93,18 @@ struct RefreshCoordinatorTests {
         #expect(!flight.isBackground)
     }
 
+    @Test("evicting everything: no token is served from memory, and no flight running then caches its result")
+    func evictAll() {
+        var coordinator = Self.coordinator()
+        Self.load(&coordinator, Self.token(expiresIn: 3_600, organization: "org-a"))
+        guard case .lead(let lead) = coordinator.accessToken("org-b", now: Self.start) else { Issue.record("no lead"); return }
+        coordinator.evictAll()
+        #expect(coordinator.cached("org-a") == nil)
+        coordinator.finish(lead, of: "org-b", with: .success(.init(token: Self.token(expiresIn: 3_600, organization: "org-b"))))
+        #expect(coordinator.cached("org-b") == nil)
+        guard case .lead = coordinator.accessToken("org-a", now: Self.start) else { Issue.record("served after evictAll"); return }
+    }
+
     @Test("backing off: a still-valid token inside the margin is served until the next attempt, then a refresh is led")
     func backOffExpiry() {
         var coordinator = Self.coordinator()

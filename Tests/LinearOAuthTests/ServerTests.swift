@@ -7,6 +7,7 @@ import LinearOAuthServer
 import LinearOAuthTestSupport
 import MetricsTestKit
 import Prometheus
+import Synchronization
 import Testing
 
 private let apiKey = TestSecrets.record("key-\(UUID().uuidString)", kind: "api-key")
@@ -271,6 +272,45 @@ struct SeveralInstancesTests {
             }
             listener.cancel()
             try await other.vault.store.close()
+        }
+    }
+}
+
+extension SeveralInstancesTests {
+    @Test("after the change listener reconnects, a token changed during the gap is never served again")
+    func reconnectForgetsTheGap() async throws {
+        try await withManagerFixture(.postgres) { fixture in
+            try await fixture.install("org-acme", expiresIn: 3_600)
+            let otherStore = try await fixture.test.openAnother()
+            let other = TokenManager(vault: TokenVault(store: otherStore, keyRing: fixture.vault.keyRing), linear: fixture.linear)
+            let gate = Gate()
+            let subscriptions = Mutex(0)
+            var hooks = TokenChangeListener.Hooks()
+            hooks.listening = { subscriptions.withLock { $0 += 1 } }
+            // The gap is held open by the test, not by a timer: the listener reconnects when told to.
+            hooks.lost = {
+                gate.open("lost")
+                try? await gate.wait("reconnect", timeout: .seconds(120))
+            }
+            let listener = Task { try await TokenChangeListener(manager: other, reconnectDelay: .zero, hooks: hooks).run() }
+            defer { listener.cancel() }
+            try await waitUntil("the listener to subscribe") { subscriptions.withLock { $0 } == 1 }
+            let before = try await other.accessToken(for: "org-acme")
+            // Cut the listener's connection, as a network fault or a failover would.
+            try await fixture.test.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN%'")
+            try await gate.wait("lost")
+            // Another instance replaces the token while nobody listens: its notification reaches no one.
+            let renewed = try await fixture.manager().forceRefresh(for: "org-acme")
+            #expect(renewed.token != before.token)
+            // During the gap the token in memory is still served (as while the database is down)...
+            #expect(try await other.accessToken(for: "org-acme").token == before.token)
+            gate.open("reconnect")
+            try await waitUntil("the listener to subscribe again") { subscriptions.withLock { $0 } == 2 }
+            // ...but once the listener is back, never again.
+            #expect(try await other.accessToken(for: "org-acme").token == renewed.token)
+            listener.cancel()
+            try await otherStore.close()
         }
     }
 }

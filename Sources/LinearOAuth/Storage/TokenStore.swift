@@ -83,12 +83,23 @@ public protocol TokenStore: Sendable {
     /// serving, and caches end at the refresh margin).
     func watchChanges(_ onChange: @escaping @Sendable (String) -> Void) async throws
 
+    /// The same, calling `whenListening` once the subscription is active and before the first
+    /// change is delivered: changes made before that moment were not seen (a reconnect's gap), so
+    /// the caller forgets what it cached then. Stores without a channel return at once.
+    func watchChanges(whenListening: @escaping @Sendable () -> Void, _ onChange: @escaping @Sendable (String) -> Void) async throws
+
     /// Releases connections. The store cannot be used afterwards.
     func close() async throws
 }
 
 extension TokenStore {
     public func watchChanges(_ onChange: @escaping @Sendable (String) -> Void) async throws {}
+
+    /// For stores written before `whenListening`: it is called just before their subscription starts.
+    public func watchChanges(whenListening: @escaping @Sendable () -> Void, _ onChange: @escaping @Sendable (String) -> Void) async throws {
+        whenListening()
+        try await watchChanges(onChange)
+    }
 
     /// Inserts or replaces one row by organization.
     public func save(_ installation: SealedInstallation) async throws {

@@ -178,6 +178,14 @@ package struct RefreshCoordinator: Sendable {
         if organizations[organizationID]?.flight != nil { organizations[organizationID]!.generation &+= 1 }
     }
 
+    /// Forgets every cached token; no flight running now will cache its result.
+    package mutating func evictAll() {
+        cache.removeAll()
+        for (organizationID, organization) in organizations where organization.flight != nil {
+            organizations[organizationID]!.generation &+= 1
+        }
+    }
+
     /// The cached entry, if any.
     package func cached(_ organizationID: String) -> CachedToken? { cache[organizationID] }
 

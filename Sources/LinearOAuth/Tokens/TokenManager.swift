@@ -145,6 +145,11 @@ public final class TokenManager: Sendable {
         state.withLock { $0.evict(organizationID) }
     }
 
+    /// Forgets every cached token (changes may have been missed: the change listener reconnected).
+    public func evictAll() {
+        state.withLock { $0.evictAll() }
+    }
+
     /// Waits for the refresh-ahead refreshes running now (call it before the process exits).
     public func finishBackgroundRefreshes() async {
         while let flight = state.withLock({ $0.backgroundFlights.first }) { _ = await flight.wait() }
