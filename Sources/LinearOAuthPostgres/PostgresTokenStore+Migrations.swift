@@ -56,6 +56,10 @@ extension PostgresTokenStore {
             "UPDATE linear_tokens SET installed_at = created_at",
             "ALTER TABLE linear_tokens ALTER COLUMN installed_at SET NOT NULL",
         ],
+        5: [
+            // NULL: a row from before, which adopts the client id of its next successful refresh.
+            "ALTER TABLE linear_tokens ADD COLUMN client_id TEXT",
+        ],
     ])
 
     /// Serializes concurrent migrators across processes (an arbitrary, fixed advisory lock key).

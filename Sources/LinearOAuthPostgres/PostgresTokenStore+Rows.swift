@@ -13,7 +13,7 @@ extension PostgresTokenStore {
             INSERT INTO linear_tokens (\(unescaped: TokenSchema.installationColumnList))
             VALUES (\(m.organizationID), \(m.appUserID), \(ByteBuffer(bytes: installation.accessToken)),
                 \(ByteBuffer(bytes: installation.refreshToken)), \(m.expiresAt), \(TokenSchema.scopesText(m.scopes)),
-                \(m.keyID), \(m.status.rawValue), \(m.lastRefreshAt), \(m.lastError), \(m.refreshFailures), now(), now(), \(m.installedAt))
+                \(m.keyID), \(m.status.rawValue), \(m.lastRefreshAt), \(m.lastError), \(m.refreshFailures), now(), now(), \(m.installedAt), \(m.clientID))
             ON CONFLICT (organization_id) DO UPDATE SET \(unescaped: TokenSchema.upsertAssignments)
             """,
             logger: logger)
@@ -22,35 +22,35 @@ extension PostgresTokenStore {
 
     static func decodeSealed(_ row: PostgresRow) throws -> SealedInstallation {
         let (organizationID, appUserID, access, refresh, expiresAt, scopes, keyID, status, lastRefreshAt, lastError,
-            refreshFailures, createdAt, updatedAt, installedAt) = try row.decode(
-                (String, String, ByteBuffer, ByteBuffer, Date, String, String, String, Date?, String?, Int, Date, Date, Date).self)
+            refreshFailures, createdAt, updatedAt, installedAt, clientID) = try row.decode(
+                (String, String, ByteBuffer, ByteBuffer, Date, String, String, String, Date?, String?, Int, Date, Date, Date, String?).self)
         return SealedInstallation(
             metadata: try metadata(
                 organizationID, appUserID, expiresAt, scopes, keyID, status, lastRefreshAt, lastError, refreshFailures,
-                createdAt, updatedAt, installedAt),
+                createdAt, updatedAt, installedAt, clientID),
             accessToken: Array(access.readableBytesView),
             refreshToken: Array(refresh.readableBytesView))
     }
 
     static func decodeMetadata(_ row: PostgresRow) throws -> InstallationMetadata {
         let (organizationID, appUserID, expiresAt, scopes, keyID, status, lastRefreshAt, lastError, refreshFailures,
-            createdAt, updatedAt, installedAt) = try row.decode(
-                (String, String, Date, String, String, String, Date?, String?, Int, Date, Date, Date).self)
+            createdAt, updatedAt, installedAt, clientID) = try row.decode(
+                (String, String, Date, String, String, String, Date?, String?, Int, Date, Date, Date, String?).self)
         return try metadata(
             organizationID, appUserID, expiresAt, scopes, keyID, status, lastRefreshAt, lastError, refreshFailures,
-            createdAt, updatedAt, installedAt)
+            createdAt, updatedAt, installedAt, clientID)
     }
 
     private static func metadata(
         _ organizationID: String, _ appUserID: String, _ expiresAt: Date, _ scopes: String, _ keyID: String,
         _ status: String, _ lastRefreshAt: Date?, _ lastError: String?, _ refreshFailures: Int, _ createdAt: Date,
-        _ updatedAt: Date, _ installedAt: Date
+        _ updatedAt: Date, _ installedAt: Date, _ clientID: String?
     ) throws -> InstallationMetadata {
         InstallationMetadata(
             organizationID: organizationID, appUserID: appUserID, expiresAt: expiresAt,
             scopes: TokenSchema.scopes(scopes), status: try TokenSchema.status(status), keyID: keyID,
             lastRefreshAt: lastRefreshAt, lastError: lastError, refreshFailures: refreshFailures,
-            createdAt: createdAt, updatedAt: updatedAt, installedAt: installedAt)
+            createdAt: createdAt, updatedAt: updatedAt, installedAt: installedAt, clientID: clientID)
     }
 
     static func decodeAppToken(_ row: PostgresRow) throws -> SealedAppToken {

@@ -55,6 +55,10 @@ extension SQLiteTokenStore {
             "ALTER TABLE linear_tokens ADD COLUMN installed_at INTEGER NOT NULL DEFAULT 0",
             "UPDATE linear_tokens SET installed_at = created_at",
         ],
+        5: [
+            // NULL: a row from before, which adopts the client id of its next successful refresh.
+            "ALTER TABLE linear_tokens ADD COLUMN client_id TEXT",
+        ],
     ])
 
     public func migrate() async throws {

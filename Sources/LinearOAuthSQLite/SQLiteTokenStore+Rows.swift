@@ -16,7 +16,7 @@ extension SQLiteTokenStore {
             .blob(ByteBuffer(bytes: installation.accessToken)), .blob(ByteBuffer(bytes: installation.refreshToken)),
             Self.time(m.expiresAt), .text(TokenSchema.scopesText(m.scopes)), .text(m.keyID),
             .text(m.status.rawValue), lastRefreshAt, lastError, .integer(numericCast(m.refreshFailures)), now, now,
-            Self.time(m.installedAt),
+            Self.time(m.installedAt), m.clientID.map { .text($0) } ?? .null,
         ]
         _ = try await connection.query(
             """
@@ -47,7 +47,8 @@ extension SQLiteTokenStore {
             refreshFailures: Int(row.column("refresh_failures")?.integer ?? 0),
             createdAt: try date(row, "created_at"),
             updatedAt: try date(row, "updated_at"),
-            installedAt: try date(row, "installed_at"))
+            installedAt: try date(row, "installed_at"),
+            clientID: row.column("client_id")?.string)
     }
 
     static func decodeAppToken(_ row: SQLiteRow) throws -> SealedAppToken {

@@ -33,7 +33,8 @@ public enum OpenAPIDocument {
               "refresh_failures": { "type": "integer" },
               "created_at": { "type": "string", "format": "date-time" },
               "updated_at": { "type": "string", "format": "date-time" },
-              "installed_at": { "type": "string", "format": "date-time", "description": "When the current grant was installed; a refresh keeps it." }
+              "installed_at": { "type": "string", "format": "date-time", "description": "When the current grant was installed; a refresh keeps it." },
+              "client_id": { "type": "string", "description": "The OAuth client that issued the grant (absent for rows stored before it was recorded)." }
             }
           },
           "AccessToken": {
@@ -50,7 +51,7 @@ public enum OpenAPIDocument {
             "type": "object",
             "required": ["error", "message"],
             "properties": {
-              "error": { "type": "string", "enum": ["unauthorized", "not_installed", "reauthorization_required", "unavailable", "configuration_error"] },
+              "error": { "type": "string", "enum": ["unauthorized", "not_installed", "reauthorization_required", "unavailable", "configuration_error", "client_mismatch"] },
               "message": { "type": "string" },
               "install_url": { "type": "string", "description": "With reauthorization_required: where an admin installs the app again." }
             }
@@ -61,7 +62,7 @@ public enum OpenAPIDocument {
           "NotInstalled": { "description": "The organization is not installed.", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } },
           "ReauthorizationRequired": { "description": "Linear refused the refresh token: install the app again.", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } },
           "Unavailable": {
-            "description": "Linear or the database cannot answer now; try again after Retry-After seconds.",
+            "description": "Linear or the database cannot answer now; try again after Retry-After seconds (`unavailable`). Or `client_mismatch`: the installation was granted to another OAuth client than the configured one; nothing was changed.",
             "headers": { "Retry-After": { "schema": { "type": "integer" } } },
             "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } }
           }

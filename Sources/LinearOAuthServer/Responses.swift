@@ -24,7 +24,7 @@ enum Responses {
     }
 
     /// `{"error": CODE, "message": ...}`: 404 `not_installed`, 409 `reauthorization_required`,
-    /// 503 `unavailable` (with `Retry-After`), 500 `configuration_error`.
+    /// 503 `unavailable` (with `Retry-After`), 500 `configuration_error`, 503 `client_mismatch`.
     static func error(_ error: TokenManagerError, installURL: String? = nil) -> Response {
         switch error {
         case .notInstalled:
@@ -39,6 +39,9 @@ enum Responses {
                         headers: [.retryAfter: String(seconds)])
         case .configuration:
             return json(.internalServerError, ["error": "configuration_error", "message": error.description])
+        case .clientMismatch:
+            // The service's configuration, not the request, is at fault; the installation is intact.
+            return json(.serviceUnavailable, ["error": "client_mismatch", "message": error.description], headers: [.retryAfter: "60"])
         }
     }
 

@@ -17,7 +17,7 @@ enum ExitStatus {
         case TokenManagerError.notInstalled: notInstalled
         case TokenManagerError.reauthorizationRequired: reauthorizationRequired
         case TokenManagerError.temporarilyUnavailable, TokenStoreError.lockTimeout: temporary
-        case TokenManagerError.configuration, LinearOAuthError.configuration: usage
+        case TokenManagerError.configuration, TokenManagerError.clientMismatch, LinearOAuthError.configuration: usage
         default: failure
         }
     }

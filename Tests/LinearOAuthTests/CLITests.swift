@@ -32,7 +32,8 @@ func importLine(_ installation: Installation) -> String {
     return """
         {"organization_id":"\(installation.organizationID)","app_user_id":"\(installation.appUserID)",\
         "access_token":"\(installation.accessToken.value)","refresh_token":"\(installation.refreshToken.value)",\
-        "expires_at":"\(RFC3339.format(installation.expiresAt))","scopes":[\(scopes)]}
+        "expires_at":"\(RFC3339.format(installation.expiresAt))","scopes":[\(scopes)]\
+        \(installation.clientID.map { ",\"client_id\":\"\($0)\"" } ?? "")}
         """
 }
 
@@ -69,7 +70,8 @@ struct CLITests {
     @Test("import, list, show and delete; no output ever holds a token", arguments: StoreKind.allCases)
     func installationsLifecycle(kind: StoreKind) async throws {
         try await withCLI(kind) { cli, test, key in
-            let installations = ["org-b", "org-a"].map { Fixtures.installation($0) }
+            var installations = ["org-b", "org-a"].map { Fixtures.installation($0) }
+            installations[0].clientID = "client-b"   // optional: org-a has none
             let secrets = installations.flatMap { [$0.accessToken.value, $0.refreshToken.value] } + [String(key.dropFirst(3))]
             let imported = try await cli.run("installations", "import", input: installations.map(importLine).joined(separator: "\n") + "\n")
             #expect(imported.status == 0)
@@ -96,6 +98,8 @@ struct CLITests {
             let showJSON = try await cli.run("installations", "show", "org-b", "--json")
             let object = try #require(try JSONSerialization.jsonObject(with: Data(showJSON.stdout.utf8)) as? [String: Any])
             #expect(object["organization_id"] as? String == "org-b")
+            #expect(object["client_id"] as? String == "client-b" && listed[0]["client_id"] == nil)
+            #expect(show.stdout.contains("client id:        client-b"))
 
             let leaked = [imported, table, json, show, showJSON].contains { output in
                 secrets.contains { output.stdout.contains($0) || output.stderr.contains($0) }

@@ -6,6 +6,7 @@ import LinearOAuth
 import LinearOAuthServer
 import LinearOAuthTestSupport
 import MetricsTestKit
+import NIOHTTP1
 import Prometheus
 import Synchronization
 import Testing
@@ -239,6 +240,28 @@ struct ServerTests {
     }
 }
 
+extension ServerTests {
+    @Test("another OAuth client's grant: 503 client_mismatch on refresh and revoke, the installation untouched; an install records its client")
+    func clientMismatch() async throws {
+        try await withManagerFixture(.sqlite) { fixture in
+            try await fixture.install("org-acme", expiresIn: 3_600)
+            var other = try #require(try await fixture.vault.load(organizationID: "org-acme"))
+            other.clientID = "another-app"
+            try await fixture.vault.save(other)
+            let before = try #require(try await fixture.test.store.load(organizationID: "org-acme"))
+            try await withServer(fixture) { url, _ async throws in
+                for (method, path) in [(NIOHTTP1.HTTPMethod.POST, "/refresh"), (.DELETE, "")] {
+                    let answer = try await RawHTTP.request(method, url + "/v1/installations/org-acme" + path, headers: auth)
+                    #expect(answer.status == 503 && answer.json["error"] as? String == "client_mismatch", "\(method) \(answer.text)")
+                    #expect((answer.json["message"] as? String)?.contains("another-app") == true)
+                    #expect(answer.header("Retry-After") != nil)
+                }
+            }
+            #expect(try await fixture.test.store.load(organizationID: "org-acme") == before)
+        }
+    }
+}
+
 @Suite("Several instances on one PostgreSQL", .capturesLogs)
 struct SeveralInstancesTests {
     @Test("a revoke on one instance stops the other from serving the token (LISTEN/NOTIFY)")
@@ -345,6 +368,7 @@ struct InstallFlowTests {
                 #expect(callback.status == 200 && callback.text.contains("Acme (emulated)"))
                 let stored = try #require(try await fixture.vault.load(organizationID: "org-acme"))
                 #expect(stored.appUserID == "app-user-acme" && stored.status == .active && stored.scopes == ["read", "write"])
+                #expect(stored.clientID == LinearEmulator.defaultClient.id)
                 #expect(try await manager.accessToken(for: "org-acme").token == stored.accessToken)
 
                 var dead = stored

@@ -312,6 +312,41 @@ struct TokenManagerTests {
         }
     }
 
+    @Test("a grant of another OAuth client is never refreshed or revoked with this one: a configuration error, nothing changed; a row from before adopts the client of its next refresh",
+          arguments: StoreKind.allCases)
+    func clientBinding(kind: StoreKind) async throws {
+        try await withManagerFixture(kind) { fixture in
+            // Stored without a client id, as rows from before it was recorded: the next refresh records it.
+            try await fixture.install()
+            #expect(try await fixture.vault.load(organizationID: "org-acme")?.clientID == nil)
+            _ = try await fixture.manager().accessToken(for: "org-acme")
+            #expect(try await fixture.vault.load(organizationID: "org-acme")?.clientID == LinearEmulator.defaultClient.id)
+
+            // Now it belongs to another app, and its token has expired.
+            var other = try #require(try await fixture.vault.load(organizationID: "org-acme"))
+            other.clientID = "another-app"
+            other.expiresAt = Date().addingTimeInterval(-60)
+            try await fixture.vault.save(other)
+            let before = try #require(try await fixture.test.store.load(organizationID: "org-acme"))
+            await fixture.emulator.clearRequests()
+            let mismatch = TokenManagerError.clientMismatch(
+                organizationID: "org-acme", installedBy: "another-app", configured: LinearEmulator.defaultClient.id)
+            let manager = fixture.manager()
+            await #expect(throws: mismatch) { _ = try await manager.accessToken(for: "org-acme") }
+            await #expect(throws: mismatch) { _ = try await manager.forceRefresh(for: "org-acme") }
+            await #expect(throws: mismatch) { _ = try await manager.revoke(for: "org-acme") }
+            #expect(mismatch.description.contains("another-app") && mismatch.description.contains("LINEAR_CLIENT_ID"))
+            let cli = try await runProcess(BuiltProducts.url("linear-oauth"), ["token", "org-acme"], environment: fixture.environment)
+            expectOneLineError(cli, status: 2, mentioning: ["org-acme", "another-app", "nothing was changed"])
+            let revoke = try await runProcess(
+                BuiltProducts.url("linear-oauth"), ["installations", "revoke", "org-acme"], environment: fixture.environment)
+            expectOneLineError(revoke, status: 2, mentioning: ["another-app"])
+            // Linear was not asked, and nothing stored changed.
+            #expect(await fixture.emulator.requests().isEmpty)
+            #expect(try await fixture.test.store.load(organizationID: "org-acme") == before)
+        }
+    }
+
     @Test("a lock time-out is a temporary failure, never a reason to re-authorize", arguments: StoreKind.allCases)
     func lockTimeoutIsTransient(kind: StoreKind) async throws {
         try await withManagerFixture(kind) { fixture in

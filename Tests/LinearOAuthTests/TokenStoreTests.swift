@@ -123,9 +123,10 @@ struct TokenStoreTests {
         try await withTestStore(kind) { test in
             let vault = TokenVault(store: test.store, keyRing: try Fixtures.keyRing("k1"))
             try await vault.save(Fixtures.installation("org-m"))
-            // Back to version 3, as a database written by the previous release.
+            // Back to version 3, as a database written by that release.
+            try await test.execute("ALTER TABLE linear_tokens DROP COLUMN client_id")
             try await test.execute("ALTER TABLE linear_tokens DROP COLUMN installed_at")
-            try await test.execute("DELETE FROM linear_oauth_schema_migrations WHERE version = 4")
+            try await test.execute("DELETE FROM linear_oauth_schema_migrations WHERE version >= 4")
             try await test.store.migrate()
             let migrated = try #require(try await vault.load(organizationID: "org-m"))
             #expect(sameInstant(migrated.installedAt, migrated.createdAt))
@@ -146,11 +147,31 @@ struct TokenStoreTests {
         }
     }
 
+    @Test("migration 5 adds client_id to a populated version-4 database: rows from before have none; a save keeps what it is given",
+          arguments: StoreKind.allCases)
+    func clientIDMigration(kind: StoreKind) async throws {
+        try await withTestStore(kind) { test in
+            let vault = TokenVault(store: test.store, keyRing: try Fixtures.keyRing("k1"))
+            var installation = Fixtures.installation("org-c")
+            installation.clientID = "client-a"
+            try await vault.save(installation)
+            #expect(try await vault.load(organizationID: "org-c")?.clientID == "client-a")
+            try await test.execute("ALTER TABLE linear_tokens DROP COLUMN client_id")
+            try await test.execute("DELETE FROM linear_oauth_schema_migrations WHERE version = 5")
+            try await test.store.migrate()
+            let migrated = try #require(try await vault.load(organizationID: "org-c"))
+            #expect(migrated.clientID == nil)
+            #expect(migrated.accessToken == installation.accessToken)
+            try await vault.save(installation)
+            #expect(try await vault.load(organizationID: "org-c")?.clientID == "client-a")
+        }
+    }
+
     @Test("a database migrated by a newer version is refused", arguments: StoreKind.allCases)
     func schemaTooNew(kind: StoreKind) async throws {
         try await withTestStore(kind) { test in
             try await test.execute("INSERT INTO linear_oauth_schema_migrations (version, name, applied_at) VALUES (999, 'future', \(kind == .sqlite ? "0" : "now()"))")
-            await #expect(throws: TokenStoreError.schemaTooNew(databaseVersion: 999, supportedVersion: 4)) {
+            await #expect(throws: TokenStoreError.schemaTooNew(databaseVersion: 999, supportedVersion: TokenSchema.latestVersion)) {
                 try await test.store.migrate()
             }
         }

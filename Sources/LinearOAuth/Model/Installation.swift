@@ -35,6 +35,10 @@ public struct InstallationMetadata: Sendable, Equatable, Codable {
     /// When the current grant was installed (a new install, or a re-install, sets it; a refresh
     /// keeps it). An uninstall webhook signed before this time is about an earlier grant.
     public var installedAt: Date
+    /// The OAuth application (client id) that issued the grant: only that client can refresh or
+    /// revoke it. `nil` for rows stored before it was recorded; they adopt the client id of their
+    /// next successful refresh.
+    public var clientID: String?
 
     /// Creates metadata; the store sets `keyID`, `createdAt` and `updatedAt` when it writes.
     public init(
@@ -49,7 +53,8 @@ public struct InstallationMetadata: Sendable, Equatable, Codable {
         refreshFailures: Int = 0,
         createdAt: Date = Date(),
         updatedAt: Date = Date(),
-        installedAt: Date = Date()
+        installedAt: Date = Date(),
+        clientID: String? = nil
     ) {
         self.organizationID = organizationID
         self.appUserID = appUserID
@@ -63,6 +68,7 @@ public struct InstallationMetadata: Sendable, Equatable, Codable {
         self.createdAt = createdAt
         self.updatedAt = updatedAt
         self.installedAt = installedAt
+        self.clientID = clientID
     }
 
     enum CodingKeys: String, CodingKey {
@@ -78,6 +84,7 @@ public struct InstallationMetadata: Sendable, Equatable, Codable {
         case createdAt = "created_at"
         case updatedAt = "updated_at"
         case installedAt = "installed_at"
+        case clientID = "client_id"
     }
 }
 
@@ -105,11 +112,12 @@ public struct Installation: Sendable, Equatable {
         accessToken: Secret,
         refreshToken: Secret,
         expiresAt: Date,
-        scopes: [String] = []
+        scopes: [String] = [],
+        clientID: String? = nil
     ) {
         self.init(
             metadata: InstallationMetadata(
-                organizationID: organizationID, appUserID: appUserID, expiresAt: expiresAt, scopes: scopes),
+                organizationID: organizationID, appUserID: appUserID, expiresAt: expiresAt, scopes: scopes, clientID: clientID),
             accessToken: accessToken,
             refreshToken: refreshToken
         )

@@ -17,7 +17,7 @@ package enum TokenSchema {
     /// The columns of an installation, in the order stores write and read them.
     package static let installationColumns = [
         "organization_id", "app_user_id", "access_token", "refresh_token", "expires_at", "scopes", "key_id", "status",
-        "last_refresh_at", "last_error", "refresh_failures", "created_at", "updated_at", "installed_at",
+        "last_refresh_at", "last_error", "refresh_failures", "created_at", "updated_at", "installed_at", "client_id",
     ]
     /// The same without the sealed tokens: what may be listed.
     package static let metadataColumns = installationColumns.filter { $0 != "access_token" && $0 != "refresh_token" }
@@ -50,6 +50,7 @@ package enum TokenSchema {
         Migration(version: 2, name: "create linear_app_tokens"),
         Migration(version: 3, name: "create linear_oauth_states"),
         Migration(version: 4, name: "add linear_tokens.installed_at"),
+        Migration(version: 5, name: "add linear_tokens.client_id"),
     ]
 
     /// The latest schema version.

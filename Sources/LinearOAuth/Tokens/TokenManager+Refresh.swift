@@ -73,6 +73,7 @@ extension TokenManager {
     /// What happened under the lock; acted on (events, logs, metrics) after it is released.
     private enum LockedOutcome: Sendable {
         case token(Installation, refreshed: Bool)
+        case clientMismatch(installedBy: String)
         case reauthorization(code: String, message: String)
         case configuration(String)
         case transient(String, Duration?)
@@ -90,6 +91,12 @@ extension TokenManager {
                 if current.status == .reauthorizationRequired {
                     let code = current.lastError ?? "invalid_grant"
                     return .reauthorization(code: code, message: code)
+                }
+                // A grant of another OAuth application: Linear would refuse our client, which says nothing
+                // about the grant. Never ask, never mark.
+                let clientID = self.linear.configuration.clientID
+                if let installedBy = current.clientID, installedBy != clientID {
+                    return .clientMismatch(installedBy: installedBy)
                 }
                 // Another process refreshed while we waited for the lock: use its tokens.
                 if current.refreshToken != seen.refreshToken {
@@ -125,6 +132,8 @@ extension TokenManager {
                 current.expiresAt = answer.expiresAt
                 if !answer.scopes.isEmpty { current.scopes = answer.scopes }
                 current.lastRefreshAt = self.configuration.now()
+                // A row from before client ids were recorded adopts the one that just refreshed it.
+                current.clientID = clientID
                 current.lastError = nil
                 current.refreshFailures = 0
                 current.status = .active
@@ -152,6 +161,13 @@ extension TokenManager {
                 metrics.refresh(outcome: "joined", since: started)
             }
             return Self.token(installation)
+        case .clientMismatch(let installedBy):
+            metrics.refresh(outcome: "client_mismatch", since: started)
+            let error = TokenManagerError.clientMismatch(
+                organizationID: organizationID, installedBy: installedBy, configured: linear.configuration.clientID)
+            logger.error("refused to refresh another OAuth client's grant", metadata: [
+                "organization": .string(organizationID), "reason": .string(error.description)])
+            throw error
         case .reauthorization(let code, let message):
             metrics.refresh(outcome: "reauthorization_required", since: started)
             evict(organizationID)

@@ -19,8 +19,13 @@ extension TokenManager {
         let result: Revocation
         do {
             let keyRing = vault.keyRing
+            let clientID = linear.configuration.clientID
             result = try await vault.store.withRefreshLock(organizationID: organizationID) { sealed, transaction in
                 guard let sealed else { return Revocation(wasInstalled: false, linearFailures: []) }
+                // Another OAuth application's grant: this client cannot revoke it at Linear; keep it.
+                if let installedBy = sealed.metadata.clientID, installedBy != clientID {
+                    throw TokenManagerError.clientMismatch(organizationID: organizationID, installedBy: installedBy, configured: clientID)
+                }
                 var failures: [String] = []
                 do {
                     // The access token first: revoking the refresh token may take its access token with it.
@@ -41,6 +46,8 @@ extension TokenManager {
                 try await transaction.delete()
                 return Revocation(wasInstalled: true, linearFailures: failures)
             }
+        } catch let error as TokenManagerError {
+            throw error
         } catch {
             throw .temporarilyUnavailable(organizationID: organizationID, reason: "\(error)", retryAfter: nil)
         }

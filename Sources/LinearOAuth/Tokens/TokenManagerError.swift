@@ -12,6 +12,10 @@ public enum TokenManagerError: Error, Equatable, CustomStringConvertible {
     case temporarilyUnavailable(organizationID: String, reason: String, retryAfter: Duration?)
     /// Our own setup is wrong (client id or secret, URLs): nothing was changed.
     case configuration(reason: String)
+    /// The installation was granted to another OAuth application than the one configured: this
+    /// client cannot refresh or revoke it (Linear would answer `invalid_grant`), so nothing was asked
+    /// of Linear and nothing was changed. A configuration error: use the client that installed it.
+    case clientMismatch(organizationID: String, installedBy: String, configured: String)
 
     public var description: String {
         switch self {
@@ -24,6 +28,9 @@ public enum TokenManagerError: Error, Equatable, CustomStringConvertible {
                 + (retryAfter.map { " (try again in \($0.components.seconds) s)" } ?? "")
         case .configuration(let reason):
             "configuration error: \(reason)"
+        case .clientMismatch(let organizationID, let installedBy, let configured):
+            "organization \(organizationID) was installed by OAuth client \"\(installedBy)\", but this process is configured as client "
+                + "\"\(configured)\" (LINEAR_CLIENT_ID): nothing was changed; configure the client that installed it"
         }
     }
 }

@@ -113,7 +113,8 @@ struct InstallRoutes {
             // A re-install replaces the tokens and clears reauthorization_required.
             try await manager.vault.save(Installation(
                 organizationID: identity.organization.id, appUserID: identity.viewer.id, accessToken: tokens.accessToken,
-                refreshToken: refreshToken, expiresAt: tokens.expiresAt, scopes: tokens.scopes))
+                refreshToken: refreshToken, expiresAt: tokens.expiresAt, scopes: tokens.scopes,
+                clientID: manager.linear.configuration.clientID))
         } catch {
             await revokeUnstored(tokens)
             return Responses.page(.serviceUnavailable, "Install failed", "The tokens could not be stored; try the install again.")

@@ -11,6 +11,7 @@ enum InstallationImport {
         var refresh_token: String
         var expires_at: String
         var scopes: Scopes?
+        var client_id: String?
     }
 
     private enum Scopes: Decodable {
@@ -59,7 +60,8 @@ enum InstallationImport {
             installations.append(Installation(
                 organizationID: line.organization_id, appUserID: line.app_user_id,
                 accessToken: Secret(line.access_token), refreshToken: Secret(line.refresh_token),
-                expiresAt: expiresAt, scopes: scopes))
+                expiresAt: expiresAt, scopes: scopes,
+                clientID: line.client_id.flatMap { $0.trimmingCharacters(in: .whitespaces).isEmpty ? nil : $0 }))
         }
         return installations
     }

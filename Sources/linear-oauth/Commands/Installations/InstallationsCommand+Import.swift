@@ -8,7 +8,8 @@ extension InstallationsCommand {
             abstract: "Import installations from JSON lines on standard input, all or nothing.",
             discussion: """
                 One JSON object per line with organization_id, app_user_id, access_token, refresh_token,
-                expires_at (RFC 3339) and optional scopes (an array, or a space- or comma-separated string).
+                expires_at (RFC 3339), optional scopes (an array, or a space- or comma-separated string) and optional
+                client_id (the OAuth client that issued the grant; without it, the next successful refresh records it).
                 A bad line is reported with its line number and nothing is imported. An organization that is
                 already installed is replaced.
                 """)

@@ -29,6 +29,7 @@ extension InstallationsCommand {
                 ("key id", m.keyID), ("last refresh", m.lastRefreshAt.map(RFC3339.format) ?? "-"),
                 ("last error", m.lastError ?? "-"), ("refresh failures", String(m.refreshFailures)),
                 ("created at", RFC3339.format(m.createdAt)), ("updated at", RFC3339.format(m.updatedAt)),
+                ("installed at", RFC3339.format(m.installedAt)), ("client id", m.clientID ?? "- (recorded at the next refresh)"),
             ]
             for (name, value) in fields {
                 print("\(name):".padding(toLength: 18, withPad: " ", startingAt: 0) + value)
