@@ -61,6 +61,12 @@ extension PostgresTokenStore {
                 WHERE organization_id > \(after) AND status = 'active' AND expires_at < \(date)
                 ORDER BY organization_id LIMIT \(limit)
                 """
+        case .status(let status):
+            query = """
+                SELECT \(unescaped: TokenSchema.installationColumnList) FROM linear_tokens
+                WHERE organization_id > \(after) AND status = \(status.rawValue)
+                ORDER BY organization_id LIMIT \(limit)
+                """
         }
         return try await run(organizationID: nil) {
             try await self.rows(query).map(Self.decodeSealed)

@@ -47,6 +47,9 @@ extension SQLiteTokenStore {
         case .activeExpiringBefore(let date):
             conditions.append("status = 'active' AND expires_at < ?")
             binds.append(Self.time(date))
+        case .status(let status):
+            conditions.append("status = ?")
+            binds.append(.text(status.rawValue))
         }
         binds.append(.integer(numericCast(limit)))
         let sql = """

@@ -32,7 +32,7 @@ public struct LinearOAuthServer: Sendable {
         if let registry = configuration.prometheus {
             router.addRoutes(MetricsRoutes(vault: manager.vault, registry: registry, factory: metrics).routes)
         }
-        router.addRoutes(HealthRoutes(store: manager.vault.store).routes)
+        router.addRoutes(HealthRoutes(manager: manager).routes)
         router.addRoutes(OpenAPIRoutes().routes)
         router.addRoutes(WebhookRoutes(manager: manager, configuration: configuration, metrics: metrics, logger: logger).routes)
         router.addRoutes(InstallRoutes(manager: manager, configuration: configuration, logger: logger).routes)

@@ -37,6 +37,16 @@ public enum OpenAPIDocument {
               "client_id": { "type": "string", "description": "The OAuth client that issued the grant (absent for rows stored before it was recorded)." }
             }
           },
+          "Reinstatement": {
+            "type": "object",
+            "required": ["organization_id", "outcome", "status"],
+            "properties": {
+              "organization_id": { "type": "string" },
+              "outcome": { "type": "string", "enum": ["reinstated", "already_active"] },
+              "status": { "type": "string", "enum": ["active"] },
+              "expires_at": { "type": "string", "format": "date-time" }
+            }
+          },
           "AccessToken": {
             "type": "object",
             "required": ["access_token", "expires_at", "app_user_id", "organization_id"],
@@ -70,7 +80,7 @@ public enum OpenAPIDocument {
       },
       "paths": {
         "/healthz": { "get": { "summary": "The process is up.", "responses": { "200": { "description": "OK" } } } },
-        "/readyz": { "get": { "summary": "The database answers.", "responses": { "200": { "description": "Ready" }, "503": { "description": "The database is not reachable" } } } },
+        "/readyz": { "get": { "summary": "The database answers (status ready; degraded, with a reason, while the de-authorization breaker is open).", "responses": { "200": { "description": "Ready, or degraded" }, "503": { "description": "The database is not reachable" } } } },
         "/metrics": { "get": { "summary": "Prometheus metrics.", "responses": { "200": { "description": "Prometheus text format", "content": { "text/plain": {} } } } } },
         "/openapi.json": { "get": { "summary": "This document.", "responses": { "200": { "description": "OpenAPI 3.1" } } } },
         "/oauth/authorize": { "get": { "summary": "Start an install: redirects to Linear's consent page (actor=app, state, PKCE S256).", "responses": { "302": { "description": "To Linear" }, "500": { "description": "Installs are not configured (no LINEAR_REDIRECT_URI)" }, "503": { "$ref": "#/components/responses/Unavailable" } } } },
@@ -157,6 +167,34 @@ public enum OpenAPIDocument {
               "404": { "$ref": "#/components/responses/NotInstalled" },
               "409": { "$ref": "#/components/responses/ReauthorizationRequired" },
               "503": { "$ref": "#/components/responses/Unavailable" }
+            }
+          }
+        },
+        "/v1/installations/{organization}/reinstate": {
+          "parameters": [{ "$ref": "#/components/parameters/organization" }],
+          "post": {
+            "summary": "Clear reauthorization_required after a mistake: one refresh with the stored refresh token decides.",
+            "security": [{ "apiKey": [] }],
+            "responses": {
+              "200": {
+                "description": "Active again (outcome reinstated, with the new expiry), or it was not marked (outcome already_active)",
+                "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Reinstatement" } } }
+              },
+              "401": { "$ref": "#/components/responses/Unauthorized" },
+              "404": { "$ref": "#/components/responses/NotInstalled" },
+              "409": { "$ref": "#/components/responses/ReauthorizationRequired" },
+              "500": { "description": "Linear refused the service's credentials (configuration_error)", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } },
+              "503": { "$ref": "#/components/responses/Unavailable" }
+            }
+          }
+        },
+        "/v1/breaker/reset": {
+          "post": {
+            "summary": "Close the de-authorization breaker (after fixing the configuration): refusals mark installations again.",
+            "security": [{ "apiKey": [] }],
+            "responses": {
+              "200": { "description": "Closed", "content": { "application/json": { "schema": { "type": "object", "required": ["status"], "properties": { "status": { "type": "string", "enum": ["closed"] } } } } } },
+              "401": { "$ref": "#/components/responses/Unauthorized" }
             }
           }
         }

@@ -288,3 +288,46 @@ struct RetryPolicyTests {
 /// Equal to the millisecond (jitter is computed in floating point).
 private func about(_ a: Date, _ b: Date) -> Bool { abs(a.timeIntervalSince(b)) < 0.001 }
 private func about(_ a: TimeInterval, _ b: TimeInterval) -> Bool { abs(a - b) < 0.001 }
+
+@Suite("De-authorization breaker: many refusals at once are a configuration fault, one is an uninstall", .capturesLogs)
+struct DeauthorizationBreakerTests {
+    static let start = Date(timeIntervalSince1970: 2_000_000_000)
+
+    @Test("distinct installations refused within the window are marked up to the threshold; then it opens")
+    func opensAfterTheThreshold() {
+        var breaker = DeauthorizationBreaker(threshold: 3, window: 600)
+        #expect(breaker.invalidGrant("org-1", now: Self.start) == .mark)
+        #expect(breaker.invalidGrant("org-1", now: Self.start.addingTimeInterval(1)) == .mark)   // the same one: not a second
+        #expect(breaker.invalidGrant("org-2", now: Self.start.addingTimeInterval(2)) == .mark)
+        #expect(breaker.invalidGrant("org-3", now: Self.start.addingTimeInterval(3)) == .mark)
+        #expect(!breaker.isOpen && breaker.reason == nil)
+        #expect(breaker.invalidGrant("org-4", now: Self.start.addingTimeInterval(4)) == .suspectConfiguration(refusals: 4))
+        #expect(breaker.isOpen && breaker.openedAt == Self.start.addingTimeInterval(4))
+        #expect(breaker.invalidGrant("org-5", now: Self.start.addingTimeInterval(5)) == .suspectConfiguration(refusals: 5))
+        #expect(breaker.reason?.contains("5 installations") == true && breaker.reason?.contains("suspected configuration fault") == true)
+        // Open: even an installation refused before is no longer marked.
+        #expect(breaker.invalidGrant("org-1", now: Self.start.addingTimeInterval(6)) == .suspectConfiguration(refusals: 6))
+    }
+
+    @Test("refusals spread over more than the window are each an uninstall")
+    func windowExpiry() {
+        var breaker = DeauthorizationBreaker(threshold: 2, window: 600)
+        for (index, organization) in ["org-1", "org-2", "org-3", "org-4", "org-5"].enumerated() {
+            #expect(breaker.invalidGrant(organization, now: Self.start.addingTimeInterval(Double(index) * 301)) == .mark)
+        }
+        #expect(!breaker.isOpen)
+    }
+
+    @Test("a successful refresh, or an operator, closes it; a threshold of 0 turns it off")
+    func closing() {
+        var breaker = DeauthorizationBreaker(threshold: 1, window: 600)
+        #expect(breaker.invalidGrant("org-1", now: Self.start) == .mark)
+        #expect(breaker.invalidGrant("org-2", now: Self.start) == .suspectConfiguration(refusals: 2))
+        breaker.reset()
+        #expect(!breaker.isOpen && breaker.suspected == 0)
+        #expect(breaker.invalidGrant("org-3", now: Self.start) == .mark)
+        var off = DeauthorizationBreaker(threshold: 0, window: 600)
+        for index in 0..<100 { #expect(off.invalidGrant("org-\(index)", now: Self.start) == .mark) }
+        #expect(!off.isOpen)
+    }
+}

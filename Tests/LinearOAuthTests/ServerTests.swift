@@ -262,6 +262,49 @@ extension ServerTests {
     }
 }
 
+extension ServerTests {
+    @Test("reinstate over HTTP; too many refusals open the breaker: /readyz degraded, tokens kept, until POST /v1/breaker/reset")
+    func reinstateAndBreaker() async throws {
+        try await withManagerFixture(.sqlite) { fixture in
+            let dead = (1...4).map { "org-dead-\($0)" }
+            for organization in dead + ["org-back"] {
+                await fixture.emulator.add(EmulatedOrganization(id: organization, name: organization, urlKey: organization, appUserID: "u"))
+            }
+            try await installMinted(dead, emulator: fixture.emulator, vault: fixture.vault, expiresIn: -60)
+            try await installMinted(["org-back"], emulator: fixture.emulator, vault: fixture.vault, expiresIn: 3_600)
+            for organization in dead { _ = try await fixture.emulator.uninstall(organizationID: organization) }
+            var marked = try #require(try await fixture.vault.load(organizationID: "org-back"))
+            marked.status = .reauthorizationRequired
+            try await fixture.vault.save(marked)
+            try await withServer(fixture) { url, _ async throws in
+                let reinstated = try await RawHTTP.request(.POST, url + "/v1/installations/org-back/reinstate", headers: auth)
+                #expect(reinstated.status == 200 && reinstated.json["outcome"] as? String == "reinstated", "\(reinstated.text)")
+                #expect((reinstated.json["expires_at"] as? String).flatMap(RFC3339.parse).map { $0 > Date() } == true)
+                let again = try await RawHTTP.request(.POST, url + "/v1/installations/org-back/reinstate", headers: auth)
+                #expect(again.status == 200 && again.json["outcome"] as? String == "already_active")
+                #expect(try await RawHTTP.request(.POST, url + "/v1/installations/org-none/reinstate", headers: auth).status == 404)
+                #expect(try await RawHTTP.request(.POST, url + "/v1/installations/org-back/reinstate").status == 401)
+
+                // Four refusals in a row: three marked (409), the fourth kept as a suspected configuration fault (503).
+                var statuses: [Int] = []
+                for organization in dead {
+                    statuses.append(try await RawHTTP.request(.GET, url + "/v1/installations/\(organization)/access-token", headers: auth).status)
+                }
+                #expect(statuses == [409, 409, 409, 503])
+                #expect(try await fixture.vault.load(organizationID: dead[3])?.status == .active)
+                let degraded = try await RawHTTP.request(.GET, url + "/readyz")
+                #expect(degraded.status == 200 && degraded.json["status"] as? String == "degraded")
+                #expect((degraded.json["reason"] as? String)?.contains("suspected configuration fault") == true)
+                let still = try await RawHTTP.request(.POST, url + "/v1/installations/\(dead[0])/reinstate", headers: auth)
+                #expect(still.status == 409 && still.json["error"] as? String == "reauthorization_required")
+                let reset = try await RawHTTP.request(.POST, url + "/v1/breaker/reset", headers: auth)
+                #expect(reset.status == 200 && reset.json["status"] as? String == "closed")
+                #expect(try await RawHTTP.request(.GET, url + "/readyz").json["status"] as? String == "ready")
+            }
+        }
+    }
+}
+
 @Suite("Several instances on one PostgreSQL", .capturesLogs)
 struct SeveralInstancesTests {
     @Test("a revoke on one instance stops the other from serving the token (LISTEN/NOTIFY)")

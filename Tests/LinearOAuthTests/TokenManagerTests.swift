@@ -347,6 +347,89 @@ struct TokenManagerTests {
         }
     }
 
+    @Test("a wrong-app misconfiguration marks at most the breaker's threshold and keeps the other tokens; reinstate repairs the marked ones",
+          arguments: StoreKind.allCases)
+    func deauthorizationBreaker(kind: StoreKind) async throws {
+        try await withManagerFixture(kind) { fixture in
+            let organizations = (1...6).map { "org-b\($0)" }
+            for organization in organizations {
+                await fixture.emulator.add(EmulatedOrganization(id: organization, name: organization, urlKey: organization, appUserID: "u-\(organization)"))
+            }
+            // Rows from before client ids were recorded, so only Linear can tell the grants are not this client's.
+            try await installMinted(organizations, emulator: fixture.emulator, vault: fixture.vault, expiresIn: -60)
+            let before = try await fixture.test.store.listMetadata()
+            // Another app that Linear knows: it refuses our grants with invalid_grant, as for dead ones.
+            let wrongApp = EmulatedClient(id: "wrong-app", secret: "wrong-app-secret", name: "Wrong app", redirectURIs: [])
+            await fixture.emulator.add(wrongApp)
+            var configuration = fixture.linear.configuration
+            configuration.clientID = wrongApp.id
+            configuration.clientSecret = Secret(wrongApp.secret)
+            let misconfigured = TokenManager(vault: fixture.vault, linear: LinearClient(configuration: configuration))
+            var marked = 0, suspected = 0
+            for organization in organizations {
+                do throws(TokenManagerError) {
+                    _ = try await misconfigured.accessToken(for: organization)
+                    Issue.record("\(organization) got a token")
+                } catch {
+                    switch error {
+                    case .reauthorizationRequired: marked += 1
+                    case .temporarilyUnavailable(_, let reason, _) where reason.contains("suspected configuration fault"): suspected += 1
+                    default: Issue.record("\(organization): \(error)")
+                    }
+                }
+            }
+            #expect(marked == 3 && suspected == 3)
+            let after = try await fixture.test.store.listMetadata()
+            #expect(after.filter { $0.status == .reauthorizationRequired }.count == 3)
+            // The others are exactly as they were: tokens kept, nothing written.
+            let untouched = after.filter { $0.status == .active }
+            #expect(untouched.count == 3 && untouched.allSatisfy { row in before.contains(row) })
+            #expect(misconfigured.degradedReason?.contains("suspected configuration fault") == true)
+            // A suspected fault is not retried inline: one call to Linear per caller.
+            let refusals = await fixture.refreshCalls().count
+            _ = try? await misconfigured.accessToken(for: organizations[5])
+            #expect(await fixture.refreshCalls().count == refusals + 1)
+            misconfigured.resetDeauthorizationBreaker()
+            #expect(misconfigured.degradedReason == nil)
+
+            // The right client: reinstate repairs the marked ones, the others refresh as usual.
+            let manager = fixture.manager()
+            for row in after where row.status == .reauthorizationRequired {
+                guard case .reinstated = try await manager.reinstate(for: row.organizationID) else {
+                    Issue.record("\(row.organizationID) not reinstated"); continue
+                }
+            }
+            for organization in organizations { _ = try await manager.accessToken(for: organization) }
+            #expect(try await fixture.test.store.listMetadata().allSatisfy { $0.status == .active && $0.clientID == LinearEmulator.defaultClient.id })
+            for organization in organizations {
+                let stored = try #require(try await fixture.vault.load(organizationID: organization))
+                #expect(await fixture.emulator.check(refreshToken: stored.refreshToken.value) == .current, "\(organization)")
+            }
+        }
+    }
+
+    @Test("a genuine uninstall is marked at once; a refresh that succeeds closes an open breaker")
+    func breakerClosesOnSuccess() async throws {
+        try await withManagerFixture(.sqlite) { fixture in
+            for organization in ["org-u1", "org-u2", "org-u3"] {
+                await fixture.emulator.add(EmulatedOrganization(id: organization, name: organization, urlKey: organization, appUserID: "u"))
+            }
+            let grants = try await installMinted(["org-u1", "org-u2", "org-u3"], emulator: fixture.emulator, vault: fixture.vault, expiresIn: -60)
+            for organization in ["org-u1", "org-u2"] { _ = try await fixture.emulator.uninstall(organizationID: organization) }
+            let manager = fixture.manager { $0.deauthorizationThreshold = 1 }
+            await #expect(throws: TokenManagerError.reauthorizationRequired(organizationID: "org-u1", reason: "invalid_grant")) {
+                _ = try await manager.accessToken(for: "org-u1")
+            }
+            // A second refusal within the window is too many for a threshold of 1: kept, breaker open.
+            await #expect(throws: TokenManagerError.self) { _ = try await manager.accessToken(for: "org-u2") }
+            #expect(try await fixture.vault.load(organizationID: "org-u2")?.status == .active)
+            #expect(manager.degradedReason != nil)
+            _ = try await manager.accessToken(for: "org-u3")
+            #expect(manager.degradedReason == nil)
+            _ = grants
+        }
+    }
+
     @Test("a lock time-out is a temporary failure, never a reason to re-authorize", arguments: StoreKind.allCases)
     func lockTimeoutIsTransient(kind: StoreKind) async throws {
         try await withManagerFixture(kind) { fixture in
@@ -446,6 +529,36 @@ struct TokenManagerTests {
             #expect(await refresher.refreshDue() == ["org-acme"])
             #expect(await fixture.refreshCalls().compactMap(\.organizationID) == ["org-acme"])
             #expect(try await fixture.vault.load(organizationID: "org-acme")!.expiresAt > Date().addingTimeInterval(20 * 3_600))
+        }
+    }
+
+    @Test("installations reinstate from the command line: one, already active, still refused, --all")
+    func cliReinstate() async throws {
+        try await withManagerFixture(.sqlite) { fixture in
+            await fixture.emulator.add(EmulatedOrganization(id: "org-dead", name: "Dead", urlKey: "dead", appUserID: "u"))
+            try await installMinted(["org-acme", "org-globex", "org-dead"], emulator: fixture.emulator, vault: fixture.vault, expiresIn: 3_600)
+            _ = try await fixture.emulator.uninstall(organizationID: "org-dead")
+            for organization in ["org-acme", "org-globex", "org-dead"] {
+                var marked = try #require(try await fixture.vault.load(organizationID: organization))
+                marked.status = .reauthorizationRequired
+                marked.lastError = "invalid_grant"
+                try await fixture.vault.save(marked)
+            }
+            let cli = BuiltProducts.url("linear-oauth")
+            let one = try await runProcess(cli, ["installations", "reinstate", "org-acme"], environment: fixture.environment)
+            #expect(one.status == 0 && one.stdout.hasPrefix("reinstated organization org-acme: active again"), "\(one.stderr)")
+            #expect(try await fixture.vault.load(organizationID: "org-acme")?.status == .active)
+            let again = try await runProcess(cli, ["installations", "reinstate", "org-acme"], environment: fixture.environment)
+            #expect(again.status == 0 && again.stdout.contains("nothing to do"))
+            expectOneLineError(try await runProcess(cli, ["installations", "reinstate", "org-dead"], environment: fixture.environment),
+                               status: 4, mentioning: ["org-dead", "still refuses", "install the app again"])
+            #expect(try await fixture.vault.load(organizationID: "org-dead")?.status == .reauthorizationRequired)
+            let all = try await runProcess(cli, ["installations", "reinstate", "--all"], environment: fixture.environment)
+            #expect(all.status == 4)
+            #expect(all.stdout.contains("org-globex: reinstated") && all.stdout.contains("org-dead: still refused"))
+            #expect(all.stdout.contains("reinstated 1, still refused 1, not reinstated 0"))
+            expectOneLineError(try await runProcess(cli, ["installations", "reinstate"], environment: fixture.environment),
+                               status: 2, mentioning: ["--all"])
         }
     }
 

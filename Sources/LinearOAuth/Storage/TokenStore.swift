@@ -8,6 +8,8 @@ public enum InstallationFilter: Sendable, Equatable {
     case notSealedUnder(keyID: String)
     /// Active rows whose access token expires before this time (what the background refresher renews).
     case activeExpiringBefore(Date)
+    /// Rows with this status (what `installations reinstate --all` goes through).
+    case status(InstallationStatus)
 }
 
 /// The writes allowed while a refresh lock is held.

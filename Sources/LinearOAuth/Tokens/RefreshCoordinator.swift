@@ -96,16 +96,19 @@ package struct RefreshCoordinator: Sendable {
     package let refreshAhead: Bool
     /// Back-off, cool-down and jitter.
     package let policy: RetryPolicy
+    /// Whether a refusal of a refresh token marks its installation (see ``DeauthorizationBreaker``).
+    package var breaker: DeauthorizationBreaker
 
     private var cache: [String: CachedToken] = [:]
     private var organizations: [String: Organization] = [:]
     private var appToken: AppToken?
     private var appTokenFlight: Flight<AppToken>?
 
-    package init(refreshMargin: TimeInterval, refreshAhead: Bool, policy: RetryPolicy) {
+    package init(refreshMargin: TimeInterval, refreshAhead: Bool, policy: RetryPolicy, breaker: DeauthorizationBreaker = .init()) {
         self.refreshMargin = refreshMargin
         self.refreshAhead = refreshAhead
         self.policy = policy
+        self.breaker = breaker
     }
 
     // MARK: - Access tokens

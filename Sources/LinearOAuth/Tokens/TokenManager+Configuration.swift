@@ -20,6 +20,13 @@ extension TokenManager {
         /// How long a cooling-down organization is left alone (its still-valid token is served), ±50 %
         /// jitter, so installations that failed together do not retry together.
         public var cooldown: Duration = .seconds(300)
+        /// The de-authorization breaker: at most this many distinct installations are marked
+        /// `reauthorization_required` within ``deauthorizationWindow``; further refusals are treated as
+        /// a suspected configuration fault (tokens kept, nothing marked) until a refresh succeeds or
+        /// ``TokenManager/resetDeauthorizationBreaker()``. 0 turns the breaker off.
+        public var deauthorizationThreshold = 3
+        /// The breaker's window.
+        public var deauthorizationWindow: Duration = .seconds(600)
         /// Renew the app token (30 days) when it expires within this long.
         public var appTokenRenewalMargin: Duration = .seconds(86_400)
         /// Where metrics go; `nil`: the process-wide `MetricsSystem` (a Prometheus registry, say).

@@ -54,7 +54,10 @@ extension TokenManager {
                         token: Self.token(installation),
                         nextAttempt: policy.nextAttempt(afterFailures: failures, now: now, expiresAt: installation.expiresAt))
                 }
-                switch policy.step(afterAttempt: attempt, failures: failures, retryAfter: failure.retryAfter) {
+                let step = failure.retryInline
+                    ? policy.step(afterAttempt: attempt, failures: failures, retryAfter: failure.retryAfter)
+                    : .giveUp(retryAfter: policy.backoff(afterFailures: failures))
+                switch step {
                 case .giveUp(let retryAfter):
                     throw TokenManagerError.temporarilyUnavailable(organizationID: organizationID, reason: failure.reason, retryAfter: retryAfter)
                 case .retry(let wait):
@@ -68,12 +71,16 @@ extension TokenManager {
     struct RefreshFailure: Error {
         var reason: String
         var retryAfter: Duration?
+        /// Whether trying again at once could help (not for a suspected configuration fault).
+        var retryInline = true
     }
 
     /// What happened under the lock; acted on (events, logs, metrics) after it is released.
     private enum LockedOutcome: Sendable {
         case token(Installation, refreshed: Bool)
         case clientMismatch(installedBy: String)
+        /// Refused, but too many installations were refused too quickly to believe it (the breaker is open).
+        case suspectedConfiguration(refusals: Int, message: String)
         case reauthorization(code: String, message: String)
         case configuration(String)
         case transient(String, Duration?)
@@ -111,6 +118,10 @@ extension TokenManager {
                 do throws(LinearOAuthError) {
                     answer = try await self.linear.refresh(current.refreshToken)
                 } catch .reauthorizationRequired(let details) {
+                    let now = self.configuration.now()
+                    if case .suspectConfiguration(let refusals) = self.state.withLock({ $0.breaker.invalidGrant(organizationID, now: now) }) {
+                        return .suspectedConfiguration(refusals: refusals, message: details.message)
+                    }
                     current.status = .reauthorizationRequired
                     current.lastError = details.code ?? "invalid_grant"
                     current.refreshFailures += 1
@@ -153,6 +164,15 @@ extension TokenManager {
         case .token(let installation, let refreshed):
             state.withLock { $0.recordSuccess(organizationID) }
             if refreshed {
+                // The configuration works: refusals are about their grants again.
+                let closed = state.withLock { coordinator in
+                    defer { coordinator.breaker.reset() }
+                    return coordinator.breaker.isOpen
+                }
+                if closed {
+                    metrics.breakerOpen.record(0)
+                    logger.notice("de-authorization breaker closed: a refresh succeeded")
+                }
                 metrics.refresh(outcome: "success", since: started)
                 logger.info("refreshed tokens", metadata: [
                     "organization": .string(organizationID), "expires_at": .string(RFC3339.format(installation.expiresAt))])
@@ -168,6 +188,14 @@ extension TokenManager {
             logger.error("refused to refresh another OAuth client's grant", metadata: [
                 "organization": .string(organizationID), "reason": .string(error.description)])
             throw error
+        case .suspectedConfiguration(let refusals, let message):
+            metrics.refresh(outcome: "suspected_configuration_fault", since: started)
+            metrics.breakerOpen.record(1)
+            let reason = "Linear refused the refresh token (\(message)), as it did for \(refusals) installations within "
+                + "\(Int(configuration.deauthorizationWindow.timeInterval)) s: suspected configuration fault; the installation was kept, not marked"
+            logger.error("de-authorization breaker open: not marking the installation", metadata: [
+                "organization": .string(organizationID), "refusals": .stringConvertible(refusals), "reason": .string(message)])
+            throw RefreshFailure(reason: reason, retryAfter: nil, retryInline: false)
         case .reauthorization(let code, let message):
             metrics.refresh(outcome: "reauthorization_required", since: started)
             evict(organizationID)

@@ -67,7 +67,10 @@ public final class TokenManager: Sendable {
         let policy = RetryPolicy(configuration)
         self.policy = policy
         self.state = Mutex(RefreshCoordinator(
-            refreshMargin: configuration.refreshMargin.timeInterval, refreshAhead: configuration.refreshAhead, policy: policy))
+            refreshMargin: configuration.refreshMargin.timeInterval, refreshAhead: configuration.refreshAhead, policy: policy,
+            breaker: DeauthorizationBreaker(
+                threshold: configuration.deauthorizationThreshold, window: configuration.deauthorizationWindow.timeInterval)))
+        metrics.breakerOpen.record(0)
     }
 
     /// A valid access token for the organization: from memory while it is outside the refresh
@@ -148,6 +151,23 @@ public final class TokenManager: Sendable {
     /// Forgets every cached token (changes may have been missed: the change listener reconnected).
     public func evictAll() {
         state.withLock { $0.evictAll() }
+    }
+
+    /// Why this process is degraded, or `nil`: the de-authorization breaker is open (Linear refused
+    /// the refresh tokens of too many installations too quickly: suspected configuration fault).
+    public var degradedReason: String? {
+        state.withLock { $0.breaker.reason }
+    }
+
+    /// Closes the de-authorization breaker (an operator fixed the configuration): refusals mark
+    /// their installations again.
+    public func resetDeauthorizationBreaker() {
+        let wasOpen = state.withLock { coordinator in
+            defer { coordinator.breaker.reset() }
+            return coordinator.breaker.isOpen
+        }
+        metrics.breakerOpen.record(0)
+        if wasOpen { logger.notice("de-authorization breaker reset by an operator") }
     }
 
     /// Waits for the refresh-ahead refreshes running now (call it before the process exits).

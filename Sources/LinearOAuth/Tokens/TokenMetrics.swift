@@ -2,7 +2,8 @@ import Metrics
 
 /// The metrics the manager reports (swift-metrics): cache hits and misses, refreshes by outcome
 /// (`success`, `joined`, `reauthorization_required`, `configuration_error`, `transient_error`,
-/// `lock_timeout`, `store_error`) and their latency.
+/// `lock_timeout`, `store_error`, `client_mismatch`, `suspected_configuration_fault`) and their
+/// latency; whether the de-authorization breaker is open.
 struct TokenMetrics: Sendable {
     static let refreshes = "linear_oauth_refreshes_total"
     static let refreshDuration = "linear_oauth_refresh_duration_seconds"
@@ -12,11 +13,14 @@ struct TokenMetrics: Sendable {
     let factory: any MetricsFactory
     let cacheHits: Counter
     let cacheMisses: Counter
+    /// 1 while the de-authorization breaker is open.
+    let breakerOpen: Gauge
 
     init(factory: any MetricsFactory) {
         self.factory = factory
         cacheHits = Counter(label: Self.cacheHitsLabel, factory: factory)
         cacheMisses = Counter(label: Self.cacheMissesLabel, factory: factory)
+        breakerOpen = Gauge(label: "linear_oauth_deauthorization_breaker_open", factory: factory)
     }
 
     func refresh(outcome: String, since start: ContinuousClock.Instant) {

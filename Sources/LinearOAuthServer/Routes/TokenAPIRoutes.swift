@@ -30,6 +30,32 @@ struct TokenAPIRoutes {
             let organizationID = try context.parameters.require("organization")
             return await Self.tokenAnswer(installURL) { () async throws(TokenManagerError) in try await manager.forceRefresh(for: organizationID) }
         }
+        routes.post("installations/:organization/reinstate") { _, context in
+            let organizationID = try context.parameters.require("organization")
+            do throws(TokenManagerError) {
+                switch try await manager.reinstate(for: organizationID) {
+                case .reinstated(let expiresAt):
+                    return Responses.json(.ok, [
+                        "organization_id": organizationID, "outcome": "reinstated", "status": "active", "expires_at": RFC3339.format(expiresAt),
+                    ])
+                case .alreadyActive:
+                    return Responses.json(.ok, ["organization_id": organizationID, "outcome": "already_active", "status": "active"])
+                case .stillRefused(let reason):
+                    var body: [String: Any] = [
+                        "error": "reauthorization_required",
+                        "message": "Linear still refuses the refresh token of organization \(organizationID) (\(reason)): install the app again",
+                    ]
+                    if let installURL { body["install_url"] = installURL }
+                    return Responses.json(.conflict, body)
+                }
+            } catch {
+                return Responses.error(error, installURL: installURL)
+            }
+        }
+        routes.post("breaker/reset") { _, _ in
+            manager.resetDeauthorizationBreaker()
+            return Responses.json(.ok, ["status": "closed"])
+        }
         routes.delete("installations/:organization") { _, context in
             let organizationID = try context.parameters.require("organization")
             do throws(TokenManagerError) {

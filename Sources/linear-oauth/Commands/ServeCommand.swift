@@ -17,7 +17,8 @@ struct ServeCommand: AsyncParsableCommand {
             Routes: GET /oauth/authorize (start an install), GET /oauth/callback, GET /healthz, GET /readyz, GET /metrics,
             POST /webhooks/linear, and under /v1 (Authorization: Bearer API_KEY):
             GET /installations, GET /installations/{org}, GET /installations/{org}/access-token,
-            POST /installations/{org}/refresh, DELETE /installations/{org}.
+            POST /installations/{org}/refresh, POST /installations/{org}/reinstate, DELETE /installations/{org},
+            POST /breaker/reset.
             Stops gracefully on SIGTERM and SIGINT.
             """)
 
@@ -51,6 +52,15 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("success-url"), help: ArgumentHelp(
         "Where to send the admin after an install (else a page naming the workspace). (env: LINEAR_OAUTH_SUCCESS_URL)", valueName: "url"))
     var successURL: String?
+
+    @Option(name: .customLong("deauthorization-threshold"), help: ArgumentHelp(
+        "At most this many installations are marked reauthorization_required within the window; further invalid_grant answers are a suspected configuration fault (tokens kept, /readyz degraded). 0: off. (env: LINEAR_OAUTH_DEAUTHORIZATION_THRESHOLD; default: 3)",
+        valueName: "count"))
+    var deauthorizationThreshold: Int?
+
+    @Option(name: .customLong("deauthorization-window"), help: ArgumentHelp(
+        "The de-authorization breaker's window in seconds. (env: LINEAR_OAUTH_DEAUTHORIZATION_WINDOW; default: 600)", valueName: "seconds"))
+    var deauthorizationWindow: Double?
 
     @Flag(help: """
         Try it without a Linear account: also start the Linear emulator, point the service at it with a generated \
@@ -91,6 +101,10 @@ struct ServeCommand: AsyncParsableCommand {
         managerConfiguration.metricsFactory = PrometheusMetricsFactory(registry: registry)
         // A long-running process: callers get a still-good token at once while it is renewed.
         managerConfiguration.refreshAhead = true
+        managerConfiguration.deauthorizationThreshold = try settings.count(
+            "LINEAR_OAUTH_DEAUTHORIZATION_THRESHOLD", flag: deauthorizationThreshold, default: managerConfiguration.deauthorizationThreshold)
+        managerConfiguration.deauthorizationWindow = try settings.seconds(
+            "LINEAR_OAUTH_DEAUTHORIZATION_WINDOW", flag: deauthorizationWindow, default: 600, name: "the de-authorization window")
         var configuration = LinearOAuthServerConfiguration(apiKeys: keys.map(Secret.init), webhookSecret: Secret(webhookSecret))
         configuration.installURL = settings.string("LINEAR_OAUTH_INSTALL_URL", flag: installURL)
             ?? clientConfiguration.redirectURI.map { $0.replacingOccurrences(of: "/oauth/callback", with: "/oauth/authorize") }

@@ -12,14 +12,22 @@ struct ManagerOptions: ParsableArguments {
 
     /// Opens the store behind a token manager (keys and Linear settings are checked first).
     func withManager<Result>(_ body: (TokenManager, String) async throws -> Result) async throws -> Result {
-        let settings = Settings()
-        let clientConfiguration = try linear.clientConfiguration(settings)
-        let configuration = try linear.managerConfiguration(settings)
-        return try await store.withVault(keys, settings) { vault in
-            try await LinearOptions.withHTTPClient { http in
-                let linear = LinearClient(configuration: clientConfiguration, httpClient: http)
-                return try await body(TokenManager(vault: vault, linear: linear, configuration: configuration), organization)
-            }
+        try await withTokenManager(store: store, keys: keys, linear: linear) { try await body($0, organization) }
+    }
+}
+
+/// Opens the store behind a token manager for one command: keys and Linear settings are checked
+/// before the store is opened, and the HTTP client gives up on a refused connection at once.
+func withTokenManager<Result>(
+    store: StoreOptions, keys: KeyOptions, linear: LinearOptions, _ body: (TokenManager) async throws -> Result
+) async throws -> Result {
+    let settings = Settings()
+    let clientConfiguration = try linear.clientConfiguration(settings)
+    let configuration = try linear.managerConfiguration(settings)
+    return try await store.withVault(keys, settings) { vault in
+        try await LinearOptions.withHTTPClient { http in
+            let linear = LinearClient(configuration: clientConfiguration, httpClient: http)
+            return try await body(TokenManager(vault: vault, linear: linear, configuration: configuration))
         }
     }
 }

@@ -47,6 +47,21 @@ struct Settings {
         return .milliseconds(Int64(seconds * 1000))
     }
 
+    /// A whole number, 0 or more.
+    /// - Throws: `ValidationError` naming the variable.
+    func count(_ variable: String, flag: Int?, default fallback: Int) throws -> Int {
+        var value = flag
+        if value == nil, let text = string(variable, flag: nil) {
+            guard let number = Int(text.trimmingCharacters(in: .whitespaces)) else {
+                throw ValidationError("\(variable) must be a whole number")
+            }
+            value = number
+        }
+        let count = value ?? fallback
+        guard count >= 0 else { throw ValidationError("\(variable) cannot be negative") }
+        return count
+    }
+
     /// The environment with the given flags written over their variables, for readers that take an
     /// environment (``LinearClientConfiguration/fromEnvironment(_:)``, ``KeyRing/load(keys:keysFile:environment:)``).
     func overlaid(_ flags: [String: String?]) -> [String: String] {

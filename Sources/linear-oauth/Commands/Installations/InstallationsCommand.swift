@@ -5,8 +5,8 @@ import LinearOAuth
 struct InstallationsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "installations",
-        abstract: "List, inspect, import, refresh, revoke and delete installations. Never prints a token.",
-        subcommands: [Import.self, List.self, Show.self, Delete.self, Refresh.self, Revoke.self])
+        abstract: "List, inspect, import, refresh, reinstate, revoke and delete installations. Never prints a token.",
+        subcommands: [Import.self, List.self, Show.self, Delete.self, Refresh.self, Reinstate.self, Revoke.self])
 }
 
 extension TokenStore {
