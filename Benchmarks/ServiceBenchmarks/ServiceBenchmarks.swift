@@ -52,12 +52,12 @@ final class ServiceSetup: @unchecked Sendable {
         let sample = try await get(serviceURL)
         tokenBodySize = sample.readableBytes
         let constant = ByteBuffer(repeating: UInt8(ascii: "x"), count: tokenBodySize)
-        let bare = Router()
+        let bare = Router(context: LinearOAuthRequestContext.self)
         bare.get("/bare") { _, _ in Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: constant)) }
         bareURL = try await Self.run(bare) + "/bare"
     }
 
-    static func run(_ router: Router<BasicRequestContext>) async throws -> String {
+    static func run(_ router: Router<LinearOAuthRequestContext>) async throws -> String {
         let (stream, continuation) = AsyncStream<Int>.makeStream()
         let app = Application(
             router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),

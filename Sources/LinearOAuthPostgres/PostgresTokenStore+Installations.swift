@@ -39,6 +39,20 @@ extension PostgresTokenStore {
         }
     }
 
+    public func installationCounts() async throws -> [InstallationStatus: Int] {
+        // The server gives the count up after a few seconds: a scrape never leaves it running.
+        try await transaction(organizationID: nil) { connection in
+            try await connection.query("SET LOCAL statement_timeout = '\(unescaped: String(TokenSchema.milliseconds(self.connectionTimeout)))ms'", logger: self.logger)
+            var counts: [InstallationStatus: Int] = [:]
+            for try await (status, installations) in try await connection.query(
+                "SELECT status, count(*) FROM linear_tokens GROUP BY status", logger: self.logger
+            ).decode((String, Int).self) {
+                counts[try TokenSchema.status(status)] = installations
+            }
+            return counts
+        }
+    }
+
     public func page(after organizationID: String?, limit: Int, matching filter: InstallationFilter) async throws
         -> [SealedInstallation]
     {

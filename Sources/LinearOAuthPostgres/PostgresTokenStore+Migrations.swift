@@ -60,6 +60,10 @@ extension PostgresTokenStore {
             // NULL: a row from before, which adopts the client id of its next successful refresh.
             "ALTER TABLE linear_tokens ADD COLUMN client_id TEXT",
         ],
+        6: [
+            // The cap counts, and the purge finds, states by expiry.
+            "CREATE INDEX linear_oauth_states_expires_at ON linear_oauth_states (expires_at)",
+        ],
     ])
 
     /// Serializes concurrent migrators across processes (an arbitrary, fixed advisory lock key).

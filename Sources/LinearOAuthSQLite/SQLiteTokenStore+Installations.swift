@@ -34,6 +34,16 @@ extension SQLiteTokenStore {
         }
     }
 
+    public func installationCounts() async throws -> [InstallationStatus: Int] {
+        try await read { connection in
+            var counts: [InstallationStatus: Int] = [:]
+            for row in try await connection.query("SELECT status, count(*) AS installations FROM linear_tokens GROUP BY status") {
+                counts[try TokenSchema.status(try Self.text(row, "status"))] = Int(row.column("installations")?.integer ?? 0)
+            }
+            return counts
+        }
+    }
+
     public func page(after organizationID: String?, limit: Int, matching filter: InstallationFilter) async throws
         -> [SealedInstallation]
     {

@@ -1,7 +1,9 @@
 import Hummingbird
+import HummingbirdCore
 import LinearOAuth
 import Logging
 import Metrics
+import NIOCore
 import Prometheus
 
 /// The routes of `linear-oauth serve`: the token API for apps in any language, Linear's webhooks,
@@ -23,14 +25,23 @@ public struct LinearOAuthServer: Sendable {
         self.metrics = configuration.prometheus.map { PrometheusMetricsFactory(registry: $0) } ?? MetricsSystem.factory
     }
 
+    /// The HTTP/1 server for ``router()``: idle and header-read time-outs and a connection ceiling.
+    public static func httpServer(_ limits: LinearOAuthConnectionLimits = .init()) -> HTTPServerBuilder {
+        let limiter = ConnectionLimiter(maximum: limits.maxConnections)
+        let headerTimeout = TimeAmount.nanoseconds(Int64(limits.headerTimeout.timeInterval * 1e9))
+        return .http1(configuration: .init(
+            additionalChannelHandlers: [limiter.handler(), SlowClientGuard(headerTimeout: headerTimeout)],
+            idleTimeout: .nanoseconds(Int64(limits.idleTimeout.timeInterval * 1e9))))
+    }
+
     /// The router with every route.
-    public func router() -> Router<BasicRequestContext> {
-        let router = Router()
+    public func router() -> Router<LinearOAuthRequestContext> {
+        let router = Router(context: LinearOAuthRequestContext.self)
         // Added first, so they see every route.
         router.add(middleware: RequestMetricsMiddleware(factory: metrics))
         router.add(middleware: ErrorAnswerMiddleware(logger: logger))
         if let registry = configuration.prometheus {
-            router.addRoutes(MetricsRoutes(vault: manager.vault, registry: registry, factory: metrics).routes)
+            router.addRoutes(MetricsRoutes(counts: InstallationCounts(store: manager.vault.store, maxAge: configuration.installationCountsMaxAge), registry: registry, factory: metrics).routes)
         }
         router.addRoutes(HealthRoutes(manager: manager).routes)
         router.addRoutes(OpenAPIRoutes().routes)

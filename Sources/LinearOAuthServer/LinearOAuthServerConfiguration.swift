@@ -23,9 +23,45 @@ public struct LinearOAuthServerConfiguration: Sendable {
     /// on the same registry); `nil`: no `/metrics` route.
     public var prometheus: PrometheusCollectorRegistry?
 
+    /// A per-client limit on the anonymous install flow (`/oauth/authorize`, `/oauth/callback`).
+    public struct RateLimit: Sendable, Equatable {
+        /// Requests at once.
+        public var burst: Int
+        /// Requests a minute after that.
+        public var perMinute: Int
+
+        public init(burst: Int, perMinute: Int) {
+            self.burst = burst
+            self.perMinute = perMinute
+        }
+    }
+
+    /// Install-flow requests per client (its address); `nil`: no limit. Past it: 429 with `Retry-After`.
+    public var installRateLimit: RateLimit? = RateLimit(burst: 10, perMinute: 30)
+    /// Take the client's address from `X-Forwarded-For` (its last entry) instead of the connection:
+    /// only behind a reverse proxy that sets it, or any client could claim any address.
+    public var trustProxy = false
+    /// How long `/metrics` reuses its count of installations by status (one aggregate query).
+    public var installationCountsMaxAge: Duration = .seconds(5)
+    /// At most this many installs in progress (unexpired states); past it `/oauth/authorize`
+    /// answers 503 with `Retry-After`, so an anonymous flood cannot grow the table without bound.
+    public var maxPendingInstalls = 10_000
+
     public init(apiKeys: [Secret], webhookSecret: Secret, installURL: String? = nil) {
         self.apiKeys = apiKeys
         self.webhookSecret = webhookSecret
         self.installURL = installURL
     }
+}
+
+/// How the service's HTTP connections are kept in check (slow and idle clients, floods).
+public struct LinearOAuthConnectionLimits: Sendable, Equatable {
+    /// A connection that sends nothing for this long is closed (also between keep-alive requests).
+    public var idleTimeout: Duration = .seconds(60)
+    /// A request head that has begun must be complete within this long (a slow-loris is cut off).
+    public var headerTimeout: Duration = .seconds(10)
+    /// At most this many connections open at once; more are closed as soon as they are accepted.
+    public var maxConnections = 1_000
+
+    public init() {}
 }

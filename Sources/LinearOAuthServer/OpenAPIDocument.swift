@@ -83,7 +83,7 @@ public enum OpenAPIDocument {
         "/readyz": { "get": { "summary": "The database answers (status ready; degraded, with a reason, while the de-authorization breaker is open).", "responses": { "200": { "description": "Ready, or degraded" }, "503": { "description": "The database is not reachable" } } } },
         "/metrics": { "get": { "summary": "Prometheus metrics.", "responses": { "200": { "description": "Prometheus text format", "content": { "text/plain": {} } } } } },
         "/openapi.json": { "get": { "summary": "This document.", "responses": { "200": { "description": "OpenAPI 3.1" } } } },
-        "/oauth/authorize": { "get": { "summary": "Start an install: redirects to Linear's consent page (actor=app, state, PKCE S256).", "responses": { "302": { "description": "To Linear" }, "500": { "description": "Installs are not configured (no LINEAR_REDIRECT_URI)" }, "503": { "$ref": "#/components/responses/Unavailable" } } } },
+        "/oauth/authorize": { "get": { "summary": "Start an install: redirects to Linear's consent page (actor=app, state, PKCE S256).", "responses": { "302": { "description": "To Linear" }, "429": { "description": "Too many install attempts from this address; try again after Retry-After seconds", "headers": { "Retry-After": { "schema": { "type": "integer" } } } }, "500": { "description": "Installs are not configured (no LINEAR_REDIRECT_URI)" }, "503": { "description": "Too many installs in progress, or the database did not answer; try again after Retry-After seconds", "headers": { "Retry-After": { "schema": { "type": "integer" } } } } } } },
         "/oauth/callback": {
           "get": {
             "summary": "Linear's redirect back: stores the workspace's tokens.",
@@ -92,7 +92,7 @@ public enum OpenAPIDocument {
               { "name": "state", "in": "query", "schema": { "type": "string" } },
               { "name": "error", "in": "query", "schema": { "type": "string" } }
             ],
-            "responses": { "200": { "description": "Installed (or cancelled) page" }, "302": { "description": "To LINEAR_OAUTH_SUCCESS_URL" }, "400": { "description": "Missing, unknown, expired or reused state, or a code Linear refused" }, "500": { "description": "Linear refused the app's credentials (misconfigured)" }, "502": { "description": "Linear sent an answer without a refresh token or workspace" }, "503": { "description": "Linear or the database did not answer; try again" } }
+            "responses": { "200": { "description": "Installed (or cancelled) page" }, "302": { "description": "To LINEAR_OAUTH_SUCCESS_URL" }, "400": { "description": "Missing, unknown, expired or reused state, or a code Linear refused" }, "429": { "description": "Too many install attempts from this address; try again after Retry-After seconds", "headers": { "Retry-After": { "schema": { "type": "integer" } } } }, "500": { "description": "Linear refused the app's credentials (misconfigured)" }, "502": { "description": "Linear sent an answer without a refresh token or workspace" }, "503": { "description": "Linear or the database did not answer; try again" } }
           }
         },
         "/webhooks/linear": {

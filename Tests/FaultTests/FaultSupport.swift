@@ -118,14 +118,15 @@ struct ServeInstance {
     let url: String
 
     /// An instance on a port chosen first, whose callback the emulator knows, so that installs work.
-    static func startWithInstalls(_ world: World) async throws -> (ServeInstance, port: Int) {
+    static func startWithInstalls(_ world: World, _ extra: [String: String] = [:]) async throws -> (ServeInstance, port: Int) {
         let port = try freePort()
         let callback = "http://127.0.0.1:\(port)/oauth/callback"
         var client = LinearEmulator.defaultClient
         client.redirectURIs.append(callback)
         await world.emulator.add(client)
         let instance = try await start(
-            world.environment(["LINEAR_AUTHORIZE_URL": world.emulatorURL + "/oauth/authorize", "LINEAR_REDIRECT_URI": callback]),
+            world.environment(["LINEAR_AUTHORIZE_URL": world.emulatorURL + "/oauth/authorize", "LINEAR_REDIRECT_URI": callback]
+                .merging(extra) { $1 }),
             arguments: ["--port", String(port)])
         return (instance, port)
     }

@@ -55,7 +55,8 @@ extension FaultSuite {
             var settings = EmulatorSettings()
             settings.autoApprove = true
             try await withWorld(.sqlite, settings: settings) { world in
-                let (serve, port) = try await ServeInstance.startWithInstalls(world)
+                // The inputs are under test here, not the install flow's rate limit (it has tests of its own).
+                let (serve, port) = try await ServeInstance.startWithInstalls(world, ["LINEAR_OAUTH_INSTALL_RATE_LIMIT": "0"])
                 let target = Target(world: world, serve: serve, port: port)
                 defer { target.serve.child.kill() }
                 try await world.install(target.seeded, expiresIn: 86_400)

@@ -1,5 +1,6 @@
 import Foundation
 import LinearOAuth
+import LinearOAuthServer
 import LinearOAuthTestSupport
 import Testing
 
@@ -329,5 +330,25 @@ struct DeauthorizationBreakerTests {
         var off = DeauthorizationBreaker(threshold: 0, window: 600)
         for index in 0..<100 { #expect(off.invalidGrant("org-\(index)", now: Self.start) == .mark) }
         #expect(!off.isOpen)
+    }
+}
+
+@Suite("Rate limiter: a token bucket per client", .capturesLogs)
+struct RateLimiterTests {
+    @Test("a burst at once, then the refill rate; clients apart; the wait until the next token")
+    func tokenBucket() throws {
+        let start = Date(timeIntervalSince1970: 2_000_000_000)
+        let limiter = RateLimiter(burst: 3, perMinute: 60, pruneAbove: 1)
+        #expect((0..<3).map { _ in limiter.take("a", now: start) } == [nil, nil, nil])
+        let wait = try #require(limiter.take("a", now: start))
+        #expect(abs(wait - 1) < 0.001)
+        #expect(limiter.take("b", now: start) == nil)
+        #expect(limiter.take("a", now: start.addingTimeInterval(1)) == nil)
+        #expect(limiter.take("a", now: start.addingTimeInterval(1)) != nil)
+        // Many clients: those whose buckets are full again are forgotten.
+        #expect(limiter.take("c", now: start.addingTimeInterval(3_600)) == nil)
+        #expect(limiter.clients <= 2)
+        // Back to a full burst after a while, never more.
+        #expect((0..<4).map { _ in limiter.take("a", now: start.addingTimeInterval(3_600)) == nil } == [true, true, true, false])
     }
 }

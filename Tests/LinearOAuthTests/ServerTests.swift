@@ -5,9 +5,11 @@ import LinearEmulator
 import LinearOAuth
 import LinearOAuthServer
 import LinearOAuthTestSupport
+import Logging
 import MetricsTestKit
 import NIOHTTP1
 import Prometheus
+import ServiceLifecycle
 import Synchronization
 import Testing
 
@@ -18,6 +20,7 @@ private let webhookSecret = TestSecrets.record("whsec-\(UUID().uuidString)", kin
 /// redirect URI is this server's callback (registered with the emulator).
 private func withServer(
     _ fixture: ManagerFixture, prometheus: PrometheusCollectorRegistry? = nil, redirectURI: String? = nil,
+    limits: LinearOAuthConnectionLimits = .init(), store: (any TokenStore)? = nil,
     configure: (inout LinearOAuthServerConfiguration) -> Void = { _ in },
     _ body: (String, TokenManager) async throws -> Void
 ) async throws {
@@ -32,7 +35,8 @@ private func withServer(
     var managerConfiguration = TokenManager.Configuration()
     managerConfiguration.initialBackoff = .milliseconds(20)
     managerConfiguration.metricsFactory = prometheus.map { PrometheusMetricsFactory(registry: $0) }
-    let manager = TokenManager(vault: fixture.vault, linear: LinearClient(configuration: linear), configuration: managerConfiguration)
+    let vault = store.map { TokenVault(store: $0, keyRing: fixture.vault.keyRing) } ?? fixture.vault
+    let manager = TokenManager(vault: vault, linear: LinearClient(configuration: linear), configuration: managerConfiguration)
     var configuration = LinearOAuthServerConfiguration(apiKeys: [Secret("other-key"), Secret(apiKey)], webhookSecret: Secret(webhookSecret))
     configuration.installURL = "http://127.0.0.1:8080/oauth/authorize"
     configuration.prometheus = prometheus
@@ -40,14 +44,25 @@ private func withServer(
     let (stream, continuation) = AsyncStream<Int>.makeStream()
     let app = Application(
         router: LinearOAuthServer(manager: manager, configuration: configuration).router(),
+        server: LinearOAuthServer.httpServer(limits),
         configuration: .init(address: .hostname("127.0.0.1", port: port)),
         onServerRunning: { continuation.yield($0.localAddress?.port ?? 0); continuation.finish() })
-    let task = Task { try await app.run() }
-    defer { task.cancel() }
-    var iterator = stream.makeAsyncIterator()
-    let bound = try #require(await iterator.next())
-    #expect(bound == port)
-    try await body("http://127.0.0.1:\(port)", manager)
+    // Stopped as `serve` stops: a graceful shutdown, which closes the connections it holds (cancelling
+    // the server instead drops connections it has accepted but not yet handled, which NIO traps).
+    let group = ServiceGroup(configuration: .init(services: [app], logger: Logger(label: "linear-oauth.test.server")))
+    let task = Task { try await group.run() }
+    do {
+        var iterator = stream.makeAsyncIterator()
+        let bound = try #require(await iterator.next())
+        #expect(bound == port)
+        try await body("http://127.0.0.1:\(port)", manager)
+    } catch {
+        await group.triggerGracefulShutdown()
+        _ = try? await task.value
+        throw error
+    }
+    await group.triggerGracefulShutdown()
+    _ = try? await task.value
 }
 
 private let auth = [("Authorization", "Bearer \(apiKey)")]
@@ -301,6 +316,136 @@ extension ServerTests {
                 #expect(reset.status == 200 && reset.json["status"] as? String == "closed")
                 #expect(try await RawHTTP.request(.GET, url + "/readyz").json["status"] as? String == "ready")
             }
+        }
+    }
+}
+
+@Suite("No anonymous overload", .capturesLogs)
+struct OverloadTests {
+    @Test("the install flow is rate-limited per client: 429 with Retry-After; X-Forwarded-For counts only behind a trusted proxy")
+    func installRateLimit() async throws {
+        try await withManagerFixture(.sqlite) { fixture in
+            try await withServer(fixture, configure: { $0.installRateLimit = .init(burst: 3, perMinute: 1) }) { url, _ async throws in
+                for _ in 0..<3 { #expect(try await RawHTTP.request(.GET, url + "/oauth/authorize").status == 302) }
+                let limited = try await RawHTTP.request(.GET, url + "/oauth/authorize")
+                #expect(limited.status == 429 && Int(limited.header("Retry-After") ?? "") ?? 0 >= 1)
+                // The callback shares the limit; the token API does not.
+                #expect(try await RawHTTP.request(.GET, url + "/oauth/callback?state=x&code=y").status == 429)
+                #expect(try await RawHTTP.request(.GET, url + "/healthz").status == 200)
+                // Not behind a proxy: a claimed address changes nothing.
+                let spoofed = try await RawHTTP.request(.GET, url + "/oauth/authorize", headers: [("X-Forwarded-For", "203.0.113.7")])
+                #expect(spoofed.status == 429)
+            }
+            try await withServer(fixture, configure: {
+                $0.installRateLimit = .init(burst: 1, perMinute: 1)
+                $0.trustProxy = true
+            }) { url, _ async throws in
+                let first = [("X-Forwarded-For", "198.51.100.1, 203.0.113.1")]
+                #expect(try await RawHTTP.request(.GET, url + "/oauth/authorize", headers: first).status == 302)
+                #expect(try await RawHTTP.request(.GET, url + "/oauth/authorize", headers: first).status == 429)
+                // Behind the proxy, each client (the address the proxy appended) has a bucket of its own.
+                let second = [("X-Forwarded-For", "198.51.100.1, 203.0.113.2")]
+                #expect(try await RawHTTP.request(.GET, url + "/oauth/authorize", headers: second).status == 302)
+            }
+        }
+    }
+
+    @Test("installs in progress are capped (503 past it); expired states are purged in the background, in batches",
+          arguments: StoreKind.allCases)
+    func pendingInstallsCap(kind: StoreKind) async throws {
+        try await withManagerFixture(kind) { fixture in
+            try await withServer(fixture, configure: {
+                $0.installRateLimit = nil
+                $0.maxPendingInstalls = 3
+            }) { url, _ async throws in
+                for _ in 0..<3 { #expect(try await RawHTTP.request(.GET, url + "/oauth/authorize").status == 302) }
+                let full = try await RawHTTP.request(.GET, url + "/oauth/authorize")
+                #expect(full.status == 503 && full.header("Retry-After") == "60")
+            }
+            // Expired states do not count, and the purger removes them a batch at a time.
+            try await fixture.test.execute("UPDATE linear_oauth_states SET expires_at = \(kind == .sqlite ? "0" : "'2000-01-01T00:00:00Z'")")
+            let purger = AuthorizationStatePurger(store: fixture.test.store, batchSize: 2)
+            #expect(await purger.purgeExpired() == 3)
+            #expect(await purger.purgeExpired() == 0)
+            let store = fixture.test.store
+            for index in 0..<3 {
+                #expect(try await store.saveAuthorizationState("s\(index)", sealedVerifier: [1], expiresAt: Date().addingTimeInterval(600), maxPending: 3))
+            }
+            #expect(try await store.saveAuthorizationState("s3", sealedVerifier: [1], expiresAt: Date().addingTimeInterval(600), maxPending: 3) == false)
+            #expect(try await store.takeAuthorizationState("s3") == nil)
+            #expect(try await store.takeAuthorizationState("s0") != nil)
+        }
+    }
+
+    @Test("slow clients: a request head that trickles in is cut off at the header time-out; /healthz answers while 300 idle connections are held")
+    func slowClients() async throws {
+        try await withManagerFixture(.sqlite) { fixture in
+            var limits = LinearOAuthConnectionLimits()
+            limits.headerTimeout = .seconds(2)
+            limits.idleTimeout = .seconds(600)
+            try await withServer(fixture, limits: limits) { url, _ async throws in
+                let port = try #require(Int(url.split(separator: ":").last ?? ""))
+                // 300 connections that send nothing, held open (only the idle time-out, 10 minutes, ends them).
+                let idle = try await HeldConnection.open(300, port: port)
+                for _ in 0..<5 { #expect(try await RawHTTP.request(.GET, url + "/healthz").status == 200) }
+                // Slow-loris clients: a byte of the head every 200 ms; they never finish it.
+                let slow = try await HeldConnection.open(20, port: port)
+                for connection in slow { connection.send("GET /healthz HTTP/1.1\r\nHo") }
+                let cutOff = Task {
+                    while !Task.isCancelled {
+                        for connection in slow { connection.send("x") }
+                        try? await Task.sleep(for: .milliseconds(200))
+                    }
+                }
+                defer { cutOff.cancel() }
+                try await waitUntil(timeout: .seconds(120), "the slow clients to be disconnected") {
+                    slow.allSatisfy(\.isClosedByServer)
+                }
+                // The idle ones are still there (the header time-out is not the idle time-out), and the service answers.
+                #expect(idle.allSatisfy { !$0.isClosedByServer })
+                #expect(try await RawHTTP.request(.GET, url + "/healthz").status == 200)
+            }
+        }
+    }
+
+    @Test("a connection past the ceiling is closed at once; the others are served")
+    func connectionCeiling() async throws {
+        try await withManagerFixture(.sqlite) { fixture in
+            var limits = LinearOAuthConnectionLimits()
+            limits.maxConnections = 20
+            try await withServer(fixture, limits: limits) { url, _ async throws in
+                let port = try #require(Int(url.split(separator: ":").last ?? ""))
+                let held = try await HeldConnection.open(25, port: port)
+                try await waitUntil(timeout: .seconds(60), "the connections past the ceiling to be closed") {
+                    held.filter(\.isClosedByServer).count == 5
+                }
+                // A connection within the ceiling still gets its answer.
+                let open = held.first { !$0.isClosedByServer }
+                #expect(open?.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n") == true)
+            }
+        }
+    }
+
+    @Test("/metrics counts installations with one aggregate query, kept a few seconds, never a listing")
+    func metricsCounts() async throws {
+        try await withManagerFixture(.sqlite) { fixture in
+            try await fixture.install("org-acme", expiresIn: 3_600)
+            try await fixture.install("org-globex", expiresIn: 3_600)
+            var marked = try #require(try await fixture.vault.load(organizationID: "org-globex"))
+            marked.status = .reauthorizationRequired
+            try await fixture.vault.save(marked)
+            let counting = CountingStore(fixture.test.store)
+            try await withServer(fixture, prometheus: PrometheusCollectorRegistry(), store: counting, configure: {
+                $0.installationCountsMaxAge = .seconds(3_600)
+            }) { url, _ async throws in
+                var text = ""
+                for _ in 0..<5 { text = try await RawHTTP.request(.GET, url + "/metrics").text }
+                #expect(text.contains(#"linear_oauth_installations{status="active"} 1"#))
+                #expect(text.contains(#"linear_oauth_installations{status="reauthorization_required"} 1"#))
+            }
+            #expect(counting.calls("listMetadata") == 0)
+            // Five scrapes while the counts are fresh: one query.
+            #expect(counting.calls("installationCounts") == 1)
         }
     }
 }

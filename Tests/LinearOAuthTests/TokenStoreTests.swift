@@ -124,6 +124,7 @@ struct TokenStoreTests {
             let vault = TokenVault(store: test.store, keyRing: try Fixtures.keyRing("k1"))
             try await vault.save(Fixtures.installation("org-m"))
             // Back to version 3, as a database written by that release.
+            try await test.execute("DROP INDEX linear_oauth_states_expires_at")
             try await test.execute("ALTER TABLE linear_tokens DROP COLUMN client_id")
             try await test.execute("ALTER TABLE linear_tokens DROP COLUMN installed_at")
             try await test.execute("DELETE FROM linear_oauth_schema_migrations WHERE version >= 4")
@@ -156,8 +157,9 @@ struct TokenStoreTests {
             installation.clientID = "client-a"
             try await vault.save(installation)
             #expect(try await vault.load(organizationID: "org-c")?.clientID == "client-a")
+            try await test.execute("DROP INDEX linear_oauth_states_expires_at")
             try await test.execute("ALTER TABLE linear_tokens DROP COLUMN client_id")
-            try await test.execute("DELETE FROM linear_oauth_schema_migrations WHERE version = 5")
+            try await test.execute("DELETE FROM linear_oauth_schema_migrations WHERE version >= 5")
             try await test.store.migrate()
             let migrated = try #require(try await vault.load(organizationID: "org-c"))
             #expect(migrated.clientID == nil)

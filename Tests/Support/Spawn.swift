@@ -2,7 +2,8 @@ import Foundation
 
 /// Starting child processes with `posix_spawn` and reaping them with `waitpid`. Foundation's
 /// `Process` was seen here to miss child exits (its `waitUntilExit` and `terminationHandler` never
-/// fired), and its pipes are inherited by every other child: both hang tests.
+/// fired), and its pipes are inherited by every other child: both hang tests. Children here inherit
+/// only their three standard streams.
 enum Spawn {
     /// What to connect a child's standard stream to.
     enum Stream {
@@ -26,6 +27,9 @@ enum Spawn {
                 posix_spawn_file_actions_adddup2(&actions, source, fd)
             }
         }
+        // Nothing else the test process has open reaches the child: an inherited socket would stay open
+        // there after the test (or an in-process server) closed it, and an inherited pipe would never end.
+        closeFrom(&actions, 3)
         // posix_spawn_file_actions_addchdir_np is not visible from Swift here: change directory in a shell.
         let argv = directory.map { ["/bin/sh", "-c", "cd \"$0\" && exec \"$@\"", $0] + argv } ?? argv
         let arguments = argv.map { strdup($0) } + [nil]
@@ -41,6 +45,18 @@ enum Spawn {
             }
         guard result == 0 else { throw TestSupportError("cannot start \(argv[0]): \(String(cString: strerror(result)))") }
         return pid
+    }
+
+    /// glibc's `posix_spawn_file_actions_addclosefrom_np` (2.34 and later), which Swift's Glibc module
+    /// does not show: looked up once.
+    private static let addCloseFrom: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32)? = {
+        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addclosefrom_np") else { return nil }
+        return unsafeBitCast(symbol, to: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32).self)
+    }()
+
+    private static func closeFrom(_ actions: inout posix_spawn_file_actions_t, _ lowest: Int32) {
+        guard let addCloseFrom else { return }
+        _ = withUnsafeMutablePointer(to: &actions) { addCloseFrom($0, lowest) }
     }
 
     /// Blocks until `pid` exits; its exit status, or 128 + the signal that ended it.

@@ -51,6 +51,7 @@ package enum TokenSchema {
         Migration(version: 3, name: "create linear_oauth_states"),
         Migration(version: 4, name: "add linear_tokens.installed_at"),
         Migration(version: 5, name: "add linear_tokens.client_id"),
+        Migration(version: 6, name: "index linear_oauth_states.expires_at"),
     ]
 
     /// The latest schema version.

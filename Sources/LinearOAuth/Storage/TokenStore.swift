@@ -41,6 +41,9 @@ public protocol TokenStore: Sendable {
     /// Metadata of every row, ordered by organization id. No token leaves the store.
     func listMetadata() async throws -> [InstallationMetadata]
 
+    /// How many installations have each status: one aggregate query, never a listing (`/metrics`).
+    func installationCounts() async throws -> [InstallationStatus: Int]
+
     /// Up to `limit` rows matching `filter` with organization id greater than `after`, ordered by
     /// organization id: a keyset page, stable while rows change.
     func page(after organizationID: String?, limit: Int, matching filter: InstallationFilter) async throws
@@ -72,9 +75,16 @@ public protocol TokenStore: Sendable {
     /// - Returns: How many were re-sealed.
     func resealAppTokens(notSealedUnder keyID: String, _ reseal: (SealedAppToken) throws -> SealedAppToken) async throws -> Int
 
-    /// Remembers an install in progress: its `state` and sealed PKCE verifier, until `expiresAt`.
-    /// Expired states are purged on the way.
-    func saveAuthorizationState(_ state: String, sealedVerifier: [UInt8], expiresAt: Date) async throws
+    /// Remembers an install in progress: its `state` and sealed PKCE verifier, until `expiresAt`,
+    /// unless `maxPending` unexpired states are already waiting (an anonymous flood must not grow the
+    /// table without bound). Nothing is purged here: see ``purgeExpiredAuthorizationStates(limit:)``.
+    /// - Returns: `false` when the cap was reached and nothing was stored.
+    func saveAuthorizationState(_ state: String, sealedVerifier: [UInt8], expiresAt: Date, maxPending: Int) async throws -> Bool
+
+    /// Deletes up to `limit` expired install states, in one short transaction (a background task
+    /// calls it in a loop, off every request's path).
+    /// - Returns: How many were deleted.
+    func purgeExpiredAuthorizationStates(limit: Int) async throws -> Int
 
     /// Takes (deletes and returns) an install's state: each state can be taken once, by any instance.
     func takeAuthorizationState(_ state: String) async throws -> (sealedVerifier: [UInt8], expiresAt: Date)?
@@ -95,6 +105,11 @@ public protocol TokenStore: Sendable {
 }
 
 extension TokenStore {
+    /// Remembers an install in progress, without a cap.
+    public func saveAuthorizationState(_ state: String, sealedVerifier: [UInt8], expiresAt: Date) async throws {
+        _ = try await saveAuthorizationState(state, sealedVerifier: sealedVerifier, expiresAt: expiresAt, maxPending: Int.max)
+    }
+
     public func watchChanges(_ onChange: @escaping @Sendable (String) -> Void) async throws {}
 
     /// For stores written before `whenListening`: it is called just before their subscription starts.

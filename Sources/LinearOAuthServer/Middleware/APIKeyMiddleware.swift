@@ -3,7 +3,7 @@ import LinearOAuth
 
 /// `Authorization: Bearer KEY` against the configured keys, compared in constant time.
 struct APIKeyMiddleware: RouterMiddleware {
-    typealias Context = BasicRequestContext
+    typealias Context = LinearOAuthRequestContext
     let keys: [Secret]
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {

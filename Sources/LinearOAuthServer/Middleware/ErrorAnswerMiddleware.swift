@@ -6,7 +6,7 @@ import Logging
 /// `Retry-After` (the database is down or busy: try again), Hummingbird's own HTTP errors keep their
 /// status, anything else is 500 `internal_error` without details (they are logged, never sent).
 struct ErrorAnswerMiddleware: RouterMiddleware {
-    typealias Context = BasicRequestContext
+    typealias Context = LinearOAuthRequestContext
     let logger: Logger
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {

@@ -3,7 +3,7 @@ import Metrics
 
 /// Counts HTTP requests by route (the matched path pattern, never the raw URL) and status.
 struct RequestMetricsMiddleware: RouterMiddleware {
-    typealias Context = BasicRequestContext
+    typealias Context = LinearOAuthRequestContext
     let factory: any MetricsFactory
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {

@@ -6,9 +6,9 @@ import LinearOAuth
 struct HealthRoutes {
     let manager: TokenManager
 
-    var routes: RouteCollection<BasicRequestContext> {
+    var routes: RouteCollection<LinearOAuthRequestContext> {
         let manager = self.manager
-        let routes = RouteCollection(context: BasicRequestContext.self)
+        let routes = RouteCollection(context: LinearOAuthRequestContext.self)
         routes.get("/healthz") { _, _ in Responses.json(.ok, ["status": "ok"]) }
         routes.get("/readyz") { _, _ in
             do {

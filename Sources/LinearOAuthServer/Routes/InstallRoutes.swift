@@ -12,8 +12,12 @@ struct InstallRoutes {
     let configuration: LinearOAuthServerConfiguration
     let logger: Logger
 
-    var routes: RouteCollection<BasicRequestContext> {
-        let routes = RouteCollection(context: BasicRequestContext.self)
+    var routes: RouteCollection<LinearOAuthRequestContext> {
+        let routes = RouteCollection(context: LinearOAuthRequestContext.self)
+        if let limit = configuration.installRateLimit {
+            routes.add(middleware: RateLimitMiddleware(
+                limiter: RateLimiter(burst: limit.burst, perMinute: limit.perMinute), trustProxy: configuration.trustProxy))
+        }
         routes.get("/oauth/authorize") { _, _ in try await authorize() }
         routes.get("/oauth/callback") { request, _ in await callback(request) }
         return routes
@@ -24,8 +28,15 @@ struct InstallRoutes {
         let pkce = PKCE()
         let keyRing = manager.vault.keyRing
         let sealed = try keyRing.seal(pkce.verifier, organizationID: Self.stateName(state), column: .codeVerifier)
-        try await manager.vault.store.saveAuthorizationState(
-            state, sealedVerifier: sealed, expiresAt: Date().addingTimeInterval(configuration.stateLifetime.timeInterval))
+        let stored = try await manager.vault.store.saveAuthorizationState(
+            state, sealedVerifier: sealed, expiresAt: Date().addingTimeInterval(configuration.stateLifetime.timeInterval),
+            maxPending: configuration.maxPendingInstalls)
+        guard stored else {
+            logger.warning("too many installs in progress; refusing a new one", metadata: ["limit": .stringConvertible(configuration.maxPendingInstalls)])
+            var response = Responses.page(.serviceUnavailable, "Install unavailable", "Too many installs are in progress; try again in a minute.")
+            response.headers[.retryAfter] = "60"
+            return response
+        }
         do {
             let url = try manager.linear.authorizationURL(state: state, pkce: pkce, scopes: configuration.scopes, actor: "app")
             return Response(status: .found, headers: [.location: url, .cacheControl: "no-store"])

@@ -4,20 +4,21 @@ import Metrics
 import NIOCore
 import Prometheus
 
-/// `GET /metrics`: the Prometheus registry, with installations by status counted at scrape time.
+/// `GET /metrics`: the Prometheus registry, with installations by status (``InstallationCounts``).
 struct MetricsRoutes {
-    let vault: TokenVault
+    let counts: InstallationCounts
     let registry: PrometheusCollectorRegistry
     let factory: any MetricsFactory
 
-    var routes: RouteCollection<BasicRequestContext> {
-        let routes = RouteCollection(context: BasicRequestContext.self)
+    var routes: RouteCollection<LinearOAuthRequestContext> {
+        let routes = RouteCollection(context: LinearOAuthRequestContext.self)
         routes.get("/metrics") { _, _ in
-            // Skipped rather than holding the scrape when the database is slow or down.
-            if let installations = await Deadline.within(.seconds(1), { try await vault.list() }) {
+            // From an aggregate query, cached for a few seconds; the last counts rather than holding
+            // the scrape when the database is slow or down.
+            if let installations = await counts.current() {
                 for status in InstallationStatus.allCases {
                     Gauge(label: "linear_oauth_installations", dimensions: [("status", status.rawValue)], factory: factory)
-                        .record(installations.filter { $0.status == status }.count)
+                        .record(installations[status, default: 0])
                 }
             }
             return Response(

@@ -3,8 +3,8 @@ import NIOCore
 
 /// `GET /openapi.json`: ``OpenAPIDocument``.
 struct OpenAPIRoutes {
-    var routes: RouteCollection<BasicRequestContext> {
-        let routes = RouteCollection(context: BasicRequestContext.self)
+    var routes: RouteCollection<LinearOAuthRequestContext> {
+        let routes = RouteCollection(context: LinearOAuthRequestContext.self)
         routes.get("/openapi.json") { _, _ in
             Response(status: .ok, headers: [.contentType: "application/json; charset=utf-8"],
                      body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.json)))

@@ -8,9 +8,9 @@ struct TokenAPIRoutes {
     let manager: TokenManager
     let configuration: LinearOAuthServerConfiguration
 
-    var routes: RouteCollection<BasicRequestContext> {
+    var routes: RouteCollection<LinearOAuthRequestContext> {
         let manager = self.manager, installURL = configuration.installURL
-        let routes = RouteCollection(context: BasicRequestContext.self)
+        let routes = RouteCollection(context: LinearOAuthRequestContext.self)
             .add(middleware: APIKeyMiddleware(keys: configuration.apiKeys))
         routes.get("installations") { _, _ in
             try Responses.encoded(.ok, try await manager.vault.list())

@@ -15,8 +15,8 @@ struct WebhookRoutes {
     let metrics: any MetricsFactory
     let logger: Logger
 
-    var routes: RouteCollection<BasicRequestContext> {
-        let routes = RouteCollection(context: BasicRequestContext.self)
+    var routes: RouteCollection<LinearOAuthRequestContext> {
+        let routes = RouteCollection(context: LinearOAuthRequestContext.self)
         routes.post("/webhooks/linear") { request, _ in
             let response: Response
             do {

@@ -62,6 +62,35 @@ struct ServeCommand: AsyncParsableCommand {
         "The de-authorization breaker's window in seconds. (env: LINEAR_OAUTH_DEAUTHORIZATION_WINDOW; default: 600)", valueName: "seconds"))
     var deauthorizationWindow: Double?
 
+    @Option(name: .customLong("install-rate-limit"), help: ArgumentHelp(
+        "Install-flow requests a minute per client address (/oauth/authorize, /oauth/callback), in bursts of up to a third of it; past it 429. 0: no limit. (env: LINEAR_OAUTH_INSTALL_RATE_LIMIT; default: 30)",
+        valueName: "requests"))
+    var installRateLimit: Int?
+
+    @Flag(name: .customLong("trust-proxy"), help: ArgumentHelp(
+        "The service is behind a reverse proxy: the client's address is the last X-Forwarded-For entry. Without a proxy that sets it, clients could claim any address. (env: LINEAR_OAUTH_TRUST_PROXY)"))
+    var trustProxy = false
+
+    @Option(name: .customLong("max-pending-installs"), help: ArgumentHelp(
+        "Installs in progress at most; past it /oauth/authorize answers 503. (env: LINEAR_OAUTH_MAX_PENDING_INSTALLS; default: 10000)",
+        valueName: "count"))
+    var maxPendingInstalls: Int?
+
+    @Option(name: .customLong("idle-timeout"), help: ArgumentHelp(
+        "Seconds a connection may stay silent (also between keep-alive requests) before it is closed. (env: LINEAR_OAUTH_IDLE_TIMEOUT; default: 60)",
+        valueName: "seconds"))
+    var idleTimeout: Double?
+
+    @Option(name: .customLong("header-timeout"), help: ArgumentHelp(
+        "Seconds a request head that has begun may take to arrive whole; a slower client is disconnected. (env: LINEAR_OAUTH_HEADER_TIMEOUT; default: 10)",
+        valueName: "seconds"))
+    var headerTimeout: Double?
+
+    @Option(name: .customLong("max-connections"), help: ArgumentHelp(
+        "Open connections at most; more are closed at once. (env: LINEAR_OAUTH_MAX_CONNECTIONS; default: 1000, less when the process may open fewer files)",
+        valueName: "count"))
+    var maxConnections: Int?
+
     @Flag(help: """
         Try it without a Linear account: also start the Linear emulator, point the service at it with a generated \
         client, and (for development only) generate an encryption key file and an API key file next to the database.
@@ -110,6 +139,16 @@ struct ServeCommand: AsyncParsableCommand {
             ?? clientConfiguration.redirectURI.map { $0.replacingOccurrences(of: "/oauth/callback", with: "/oauth/authorize") }
         configuration.successURL = settings.string("LINEAR_OAUTH_SUCCESS_URL", flag: successURL)
         configuration.prometheus = registry
+        let perMinute = try settings.count("LINEAR_OAUTH_INSTALL_RATE_LIMIT", flag: installRateLimit, default: 30)
+        configuration.installRateLimit = perMinute == 0 ? nil : .init(burst: max(1, perMinute / 3), perMinute: perMinute)
+        configuration.trustProxy = try settings.isOn("LINEAR_OAUTH_TRUST_PROXY", flag: trustProxy)
+        configuration.maxPendingInstalls = try settings.count("LINEAR_OAUTH_MAX_PENDING_INSTALLS", flag: maxPendingInstalls, default: 10_000)
+        var limits = LinearOAuthConnectionLimits()
+        limits.idleTimeout = try settings.seconds("LINEAR_OAUTH_IDLE_TIMEOUT", flag: idleTimeout, default: 60, name: "the idle time-out")
+        limits.headerTimeout = try settings.seconds("LINEAR_OAUTH_HEADER_TIMEOUT", flag: headerTimeout, default: 10, name: "the header time-out")
+        limits.maxConnections = try settings.count(
+            "LINEAR_OAUTH_MAX_CONNECTIONS", flag: maxConnections, default: min(1_000, Self.openFileLimit() - 128))
+        guard limits.maxConnections > 0 else { throw ValidationError("LINEAR_OAUTH_MAX_CONNECTIONS must be at least 1") }
         if let scopes = settings.list("LINEAR_OAUTH_SCOPES", flag: scopes) { configuration.scopes = scopes }
         let logger = Logger(label: "linear-oauth.serve")
         let keyOptions = self.keys
@@ -120,6 +159,7 @@ struct ServeCommand: AsyncParsableCommand {
             let host = self.host
             let app = Application(
                 router: LinearOAuthServer(manager: manager, configuration: configuration).router(),
+                server: LinearOAuthServer.httpServer(limits),
                 configuration: .init(address: .hostname(host, port: port), serverName: "linear-oauth"),
                 onServerRunning: { channel in
                     let url = "http://\(host):\(channel.localAddress?.port ?? 0)"
@@ -130,7 +170,10 @@ struct ServeCommand: AsyncParsableCommand {
                 },
                 logger: logger)
             let group = ServiceGroup(configuration: .init(
-                services: [app, TokenRefresher(manager: manager), TokenChangeListener(manager: manager)],
+                services: [
+                    app, TokenRefresher(manager: manager), TokenChangeListener(manager: manager),
+                    AuthorizationStatePurger(store: manager.vault.store),
+                ],
                 gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
             // A refresh cut off after Linear answered is recoverable only within Linear's grace period:
             // wait for the background ones however the group ends.
@@ -142,5 +185,14 @@ struct ServeCommand: AsyncParsableCommand {
             }
             await manager.finishBackgroundRefreshes()
         }
+    }
+}
+
+extension ServeCommand {
+    /// How many files the process may open (its soft limit).
+    static func openFileLimit() -> Int {
+        var limit = rlimit()
+        guard getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < rlim_t(Int32.max) else { return 1 << 20 }
+        return Int(clamping: limit.rlim_cur)
     }
 }

@@ -47,6 +47,16 @@ struct Settings {
         return .milliseconds(Int64(seconds * 1000))
     }
 
+    /// A switch: the flag, else the variable (`1`, `true`, `yes` or `on`; `0`, `false`, `no` or `off`).
+    /// - Throws: `ValidationError` naming the variable.
+    func isOn(_ variable: String, flag: Bool) throws -> Bool {
+        if flag { return true }
+        guard let text = string(variable, flag: nil)?.lowercased() else { return false }
+        if ["1", "true", "yes", "on"].contains(text) { return true }
+        if ["0", "false", "no", "off"].contains(text) { return false }
+        throw ValidationError("\(variable) must be true or false")
+    }
+
     /// A whole number, 0 or more.
     /// - Throws: `ValidationError` naming the variable.
     func count(_ variable: String, flag: Int?, default fallback: Int) throws -> Int {

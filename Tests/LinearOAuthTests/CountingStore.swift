@@ -1,0 +1,53 @@
+import Foundation
+import LinearOAuth
+import Synchronization
+
+/// A store that forwards every call to another and counts them by name: what a route asked of the
+/// database, observed without mocking the database.
+final class CountingStore: TokenStore {
+    let inner: any TokenStore
+    private let counts = Mutex<[String: Int]>([:])
+
+    init(_ inner: any TokenStore) { self.inner = inner }
+
+    func calls(_ name: String) -> Int { counts.withLock { $0[name, default: 0] } }
+    private func count(_ name: String) { counts.withLock { $0[name, default: 0] += 1 } }
+
+    func migrate() async throws { count("migrate"); try await inner.migrate() }
+    func save(_ installations: [SealedInstallation]) async throws { count("save"); try await inner.save(installations) }
+    func load(organizationID: String) async throws -> SealedInstallation? {
+        count("load"); return try await inner.load(organizationID: organizationID)
+    }
+    func delete(organizationID: String) async throws -> Bool { count("delete"); return try await inner.delete(organizationID: organizationID) }
+    func listMetadata() async throws -> [InstallationMetadata] { count("listMetadata"); return try await inner.listMetadata() }
+    func installationCounts() async throws -> [InstallationStatus: Int] {
+        count("installationCounts"); return try await inner.installationCounts()
+    }
+    func page(after organizationID: String?, limit: Int, matching filter: InstallationFilter) async throws -> [SealedInstallation] {
+        count("page"); return try await inner.page(after: organizationID, limit: limit, matching: filter)
+    }
+    func withRefreshLock<Result: Sendable>(
+        organizationID: String, _ body: (SealedInstallation?, any TokenStoreTransaction) async throws -> Result
+    ) async throws -> Result {
+        count("withRefreshLock"); return try await inner.withRefreshLock(organizationID: organizationID, body)
+    }
+    func resealBatch(notSealedUnder keyID: String, limit: Int, _ reseal: (SealedInstallation) throws -> SealedInstallation) async throws -> Int {
+        count("resealBatch"); return try await inner.resealBatch(notSealedUnder: keyID, limit: limit, reseal)
+    }
+    func loadAppToken(clientID: String) async throws -> SealedAppToken? { count("loadAppToken"); return try await inner.loadAppToken(clientID: clientID) }
+    func saveAppToken(_ token: SealedAppToken) async throws { count("saveAppToken"); try await inner.saveAppToken(token) }
+    func resealAppTokens(notSealedUnder keyID: String, _ reseal: (SealedAppToken) throws -> SealedAppToken) async throws -> Int {
+        count("resealAppTokens"); return try await inner.resealAppTokens(notSealedUnder: keyID, reseal)
+    }
+    func saveAuthorizationState(_ state: String, sealedVerifier: [UInt8], expiresAt: Date, maxPending: Int) async throws -> Bool {
+        count("saveAuthorizationState")
+        return try await inner.saveAuthorizationState(state, sealedVerifier: sealedVerifier, expiresAt: expiresAt, maxPending: maxPending)
+    }
+    func purgeExpiredAuthorizationStates(limit: Int) async throws -> Int {
+        count("purgeExpiredAuthorizationStates"); return try await inner.purgeExpiredAuthorizationStates(limit: limit)
+    }
+    func takeAuthorizationState(_ state: String) async throws -> (sealedVerifier: [UInt8], expiresAt: Date)? {
+        count("takeAuthorizationState"); return try await inner.takeAuthorizationState(state)
+    }
+    func close() async throws { try await inner.close() }
+}
