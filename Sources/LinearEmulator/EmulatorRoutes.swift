@@ -19,9 +19,12 @@ struct EmulatorContext: RequestContext {
 /// Maps HTTP onto ``EmulatorState``.
 struct EmulatorRoutes: Sendable {
     let state: EmulatorState
+    /// Written after every request that may change the world (all but GETs), when set.
+    var stateFile: String? = nil
 
     func router() -> Router<EmulatorContext> {
         let router = Router(context: EmulatorContext.self)
+        if let stateFile { router.add(middleware: PersistingMiddleware(state: state, path: stateFile)) }
         router.get("/oauth/authorize") { request, _ in try await authorize(request) }
         router.post("/oauth/authorize") { request, context in try await decide(request, context) }
         router.post("/oauth/token") { request, context in
@@ -280,4 +283,17 @@ struct OrganizationRequest: Decodable {
     var organizationID: String
     var clientID: String?
     enum CodingKeys: String, CodingKey { case organizationID = "organization_id", clientID = "client_id" }
+}
+
+/// Saves the emulator's world after each request that may have changed it.
+struct PersistingMiddleware: RouterMiddleware {
+    typealias Context = EmulatorContext
+    let state: EmulatorState
+    let path: String
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let response = try await next(request, context)
+        if request.method != .get { try? await state.save(to: path) }
+        return response
+    }
 }

@@ -5,11 +5,11 @@ import Foundation
 /// and the request log. All of Linear's OAuth behaviour lives here; the HTTP layer only translates.
 actor EmulatorState {
     var settings = EmulatorSettings()
-    private(set) var organizations: [EmulatedOrganization]
-    private(set) var clients: [String: EmulatedClient]
+    var organizations: [EmulatedOrganization]
+    var clients: [String: EmulatedClient]
     private(set) var log: [EmulatorRequestRecord] = []
 
-    private struct AuthorizationCode {
+    struct AuthorizationCode: Codable {
         var clientID: String
         var organizationID: String
         var redirectURI: String
@@ -21,7 +21,7 @@ actor EmulatorState {
         var used = false
     }
 
-    private struct Grant {
+    struct Grant: Codable {
         var clientID: String
         var organizationID: String
         var scopes: [String]
@@ -29,30 +29,30 @@ actor EmulatorState {
         var revoked = false
     }
 
-    private struct AccessToken {
+    struct AccessToken: Codable {
         var grantID: Int
         var expiresAt: Date
         var revoked = false
         var appToken = false
     }
 
-    private enum RefreshTokenState {
+    enum RefreshTokenState: Codable {
         case current
         /// Rotated at `at`; replaying it within the grace period answers `response` again.
         case rotated(at: Date, response: EmulatedTokenResponse)
         case revoked
     }
 
-    private struct RefreshToken {
+    struct RefreshToken: Codable {
         var grantID: Int
         var state: RefreshTokenState
     }
 
-    private var codes: [String: AuthorizationCode] = [:]
-    private var grants: [Int: Grant] = [:]
-    private var nextGrantID = 1
-    private var accessTokens: [String: AccessToken] = [:]
-    private var refreshTokens: [String: RefreshToken] = [:]
+    var codes: [String: AuthorizationCode] = [:]
+    var grants: [Int: Grant] = [:]
+    var nextGrantID = 1
+    var accessTokens: [String: AccessToken] = [:]
+    var refreshTokens: [String: RefreshToken] = [:]
     private var rateWindows: [String: (start: Date, count: Int)] = [:]
 
     // Faults armed by tests.

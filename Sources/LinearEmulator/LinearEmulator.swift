@@ -29,6 +29,8 @@ public final class LinearEmulator: Sendable {
     let state: EmulatorState
     private let host: String
     private let requestedPort: Int
+    /// Where the emulator keeps its world between runs, if anywhere.
+    public let stateFile: String?
     private let running = Mutex<(task: Task<Void, any Error>?, port: Int?)>((nil, nil))
 
     /// Creates an emulator; nothing listens until ``start()``.
@@ -43,8 +45,33 @@ public final class LinearEmulator: Sendable {
     ) {
         self.host = host
         self.requestedPort = port
+        self.stateFile = nil
         self.state = EmulatorState(organizations: organizations, clients: clients, settings: settings)
     }
+
+    /// An emulator that keeps its world (workspaces, clients, grants, tokens) in `stateFile`: read
+    /// now if it exists, written after every request that changes something and when it stops, so
+    /// that installs survive a restart. Development only: the file holds tokens (mode 0600).
+    /// - Throws: ``EmulatorError`` if the file exists and cannot be used.
+    public init(
+        host: String = "127.0.0.1", port: Int = 0, stateFile: String,
+        organizations: [EmulatedOrganization] = LinearEmulator.defaultOrganizations, settings: EmulatorSettings = EmulatorSettings()
+    ) async throws {
+        self.host = host
+        self.requestedPort = port
+        self.stateFile = stateFile
+        self.state = EmulatorState(organizations: organizations, clients: [], settings: settings)
+        if try await !state.load(from: stateFile) { try await state.save(to: stateFile) }
+    }
+
+    /// Writes the world to ``stateFile`` now (no-op without one).
+    public func persist() async throws {
+        guard let stateFile else { return }
+        try await state.save(to: stateFile)
+    }
+
+    /// The client with this id, if the emulator knows it.
+    public func client(_ id: String) async -> EmulatedClient? { await state.client(id) }
 
     /// The bound port, once started.
     public var port: Int? { running.withLock { $0.port } }
@@ -57,7 +84,7 @@ public final class LinearEmulator: Sendable {
     public func start() async throws -> String {
         let (stream, continuation) = AsyncStream<Int>.makeStream()
         let app = Application(
-            router: EmulatorRoutes(state: state).router(),
+            router: EmulatorRoutes(state: state, stateFile: stateFile).router(),
             configuration: .init(address: .hostname(host, port: requestedPort), serverName: "linear-emulator"),
             onServerRunning: { channel in
                 continuation.yield(channel.localAddress?.port ?? 0)
@@ -91,6 +118,7 @@ public final class LinearEmulator: Sendable {
     /// Stops the server.
     public func stop() async {
         await state.releaseHeldResponses()
+        try? await persist()
         let task = running.withLock { state in
             defer { state = (nil, nil) }
             return state.task

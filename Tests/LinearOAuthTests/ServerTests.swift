@@ -4,6 +4,7 @@ import Hummingbird
 import LinearEmulator
 import LinearOAuth
 import LinearOAuthServer
+import LinearOAuthSQLite
 import LinearOAuthTestSupport
 import Logging
 import MetricsTestKit
@@ -20,7 +21,7 @@ private let webhookSecret = TestSecrets.record("whsec-\(UUID().uuidString)", kin
 /// redirect URI is this server's callback (registered with the emulator).
 private func withServer(
     _ fixture: ManagerFixture, prometheus: PrometheusCollectorRegistry? = nil, redirectURI: String? = nil,
-    limits: LinearOAuthConnectionLimits = .init(), store: (any TokenStore)? = nil,
+    limits: LinearOAuthConnectionLimits = .init(), store: (any TokenStore)? = nil, stopsWhenDone: Bool = true,
     configure: (inout LinearOAuthServerConfiguration) -> Void = { _ in },
     _ body: (String, TokenManager) async throws -> Void
 ) async throws {
@@ -61,6 +62,10 @@ private func withServer(
         _ = try? await task.value
         throw error
     }
+    // A server that was just flooded with connections is left running until the test process ends:
+    // stopped while connections it accepted are still on their way to it, SwiftNIO traps
+    // ("Deinited NIOAsyncWriter without calling finish()"), which was seen here under load.
+    guard stopsWhenDone else { return }
     await group.triggerGracefulShutdown()
     _ = try? await task.value
 }
@@ -383,7 +388,7 @@ struct OverloadTests {
             var limits = LinearOAuthConnectionLimits()
             limits.headerTimeout = .seconds(2)
             limits.idleTimeout = .seconds(600)
-            try await withServer(fixture, limits: limits) { url, _ async throws in
+            try await withServer(fixture, limits: limits, stopsWhenDone: false) { url, _ async throws in
                 let port = try #require(Int(url.split(separator: ":").last ?? ""))
                 // 300 connections that send nothing, held open (only the idle time-out, 10 minutes, ends them).
                 let idle = try await HeldConnection.open(300, port: port)
@@ -413,7 +418,7 @@ struct OverloadTests {
         try await withManagerFixture(.sqlite) { fixture in
             var limits = LinearOAuthConnectionLimits()
             limits.maxConnections = 20
-            try await withServer(fixture, limits: limits) { url, _ async throws in
+            try await withServer(fixture, limits: limits, stopsWhenDone: false) { url, _ async throws in
                 let port = try #require(Int(url.split(separator: ":").last ?? ""))
                 let held = try await HeldConnection.open(25, port: port)
                 try await waitUntil(timeout: .seconds(60), "the connections past the ceiling to be closed") {
@@ -715,18 +720,94 @@ struct ServeEmulatorTests {
     func tryItInOneCommand() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
-        let environment = childEnvironment(["DATABASE_URL": "sqlite:\(directory.path)/linear-oauth.sqlite"])
-        let child = try ChildProcess(BuiltProducts.url("linear-oauth"), ["serve", "--emulator", "--port", "0"], environment: environment)
+        let child = try ChildProcess(
+            BuiltProducts.url("linear-oauth"), ["serve", "--emulator", "--port", "0"], environment: childEnvironment([:]), directory: directory.path)
         defer { child.kill() }
+        try await installThroughConsent(child)
+        let development = directory.path + "/.linear-oauth-dev"
+        let list = try await runProcess(
+            BuiltProducts.url("linear-oauth"), ["installations", "list"],
+            environment: childEnvironment([
+                "DATABASE_URL": "sqlite:\(development)/linear-oauth.sqlite", "LINEAR_OAUTH_ENCRYPTION_KEYS_FILE": "\(development)/keys",
+            ]))
+        #expect(list.status == 0 && list.stdout.contains("org-acme") && list.stdout.contains("app-user-acme"))
+    }
+
+    @Test("its own development world: the environment's database is never touched, files are 0600 in .linear-oauth-dev, an install survives a restart, a real grant is refused and not marked")
+    func developmentWorld() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        // A "real" database, named by the environment as a production shell would: two real grants in it,
+        // one with its client recorded, one from before client ids were.
+        let realPath = directory.path + "/real.sqlite"
+        let realKey = TestSecrets.keyEntry(id: "real")
+        let realStore = try SQLiteTokenStore(path: realPath)
+        try await realStore.migrate()
+        var bound = Fixtures.installation("org-real-bound", expiresIn: -60)
+        bound.clientID = "real-app"
+        try await TokenVault(store: realStore, keyRing: try KeyRing(parsing: realKey)).save([bound, Fixtures.installation("org-real-legacy", expiresIn: -60)])
+        let before = try await realStore.listMetadata()
+        let environment = childEnvironment(["DATABASE_URL": "sqlite:\(realPath)", "LINEAR_OAUTH_ENCRYPTION_KEYS": realKey])
+        let linearOAuth = BuiltProducts.url("linear-oauth")
+
+        let first = try ChildProcess(linearOAuth, ["serve", "--emulator", "--port", "0"], environment: environment, directory: directory.path)
+        try await installThroughConsent(first)
+        first.kill()
+        #expect(try await realStore.listMetadata() == before)
+        let development = directory.path + "/.linear-oauth-dev"
+        #expect(Self.mode(development) == 0o700)
+        for name in ["keys", "api-key", "emulator.json", "linear-oauth.sqlite"] {
+            #expect(Self.mode("\(development)/\(name)") == 0o600, "\(name)")
+        }
+        let apiKey = try String(contentsOfFile: development + "/api-key", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        TestSecrets.record(apiKey, kind: "api-key")
+        let auth = [("Authorization", "Bearer \(apiKey)")]
+
+        // Restarted: the install is still there, and the emulator still knows its grant.
+        let second = try ChildProcess(linearOAuth, ["serve", "--emulator", "--port", "0"], environment: environment, directory: directory.path)
+        let url = try await Self.listening(second)
+        #expect(try await RawHTTP.request(.GET, url + "/v1/installations/org-acme/access-token", headers: auth).status == 200)
+        let refreshed = try await RawHTTP.request(.POST, url + "/v1/installations/org-acme/refresh", headers: auth)
+        #expect(refreshed.status == 200, "\(refreshed.text)")
+        second.kill()
+
+        // Pointed at the real database on purpose: its grants are refused, never sent to the emulator, never marked.
+        let third = try ChildProcess(
+            linearOAuth, ["serve", "--emulator", "--port", "0", "--database-url", "sqlite:\(realPath)", "--encryption-keys", realKey],
+            environment: childEnvironment([:]), directory: directory.path)
+        let realURL = try await Self.listening(third)
+        for organization in ["org-real-bound", "org-real-legacy"] {
+            let answer = try await RawHTTP.request(.POST, realURL + "/v1/installations/\(organization)/refresh", headers: auth)
+            #expect(answer.status == 503 && answer.json["error"] as? String == "client_mismatch", "\(organization): \(answer.text)")
+        }
+        third.kill()
+        #expect(try await realStore.listMetadata() == before)
+        try await realStore.close()
+
+        // A development file that others can read is refused when reused.
+        #expect(chmod(development + "/api-key", 0o644) == 0)
+        let refused = try await runProcess(linearOAuth, ["serve", "--emulator", "--port", "0"], environment: environment, currentDirectory: directory.path)
+        #expect(refused.status == 2 && refused.stderr.contains("chmod 600"), "\(refused.stderr)")
+        // And the repository never takes them in.
+        let gitignore = try String(contentsOfFile: TestLog.packageRoot + "/.gitignore", encoding: .utf8)
+        #expect(gitignore.split(separator: "\n").contains(".linear-oauth-dev/"))
+    }
+
+    static func mode(_ path: String) -> Int {
+        var info = stat()
+        return stat(path, &info) == 0 ? Int(info.st_mode & 0o777) : -1
+    }
+
+    static func listening(_ child: ChildProcess) async throws -> String {
+        let line = try await child.waitForLine(startingWith: "linear-oauth listening on ")
+        return String(line.dropFirst("linear-oauth listening on ".count))
+    }
+
+    /// Our authorize -> the emulator's consent page -> Approve -> our callback.
+    func installThroughConsent(_ child: ChildProcess) async throws {
         let open = try await child.waitForLine(startingWith: "open ")
         let authorize = try #require(open.split(separator: " ").dropFirst().first.map(String.init))
         #expect(authorize.hasSuffix("/oauth/authorize"))
-        // The development key files: 0600, next to the database.
-        for name in ["linear-oauth.dev-keys", "linear-oauth.dev-api-key"] {
-            let attributes = try FileManager.default.attributesOfItem(atPath: "\(directory.path)/\(name)")
-            #expect((attributes[.posixPermissions] as? NSNumber)?.intValue == 0o600)
-        }
-        // Our authorize -> the emulator's consent page -> Approve -> our callback.
         let start = try await RawHTTP.request(.GET, authorize)
         let consentURL = try #require(start.header("location"))
         let page = try await RawHTTP.request(.GET, consentURL)
@@ -739,11 +820,6 @@ struct ServeEmulatorTests {
         let callback = try #require(approved.header("location"))
         let done = try await RawHTTP.request(.GET, callback)
         #expect(done.status == 200 && done.text.contains("Acme (emulated)"))
-
-        let list = try await runProcess(
-            BuiltProducts.url("linear-oauth"), ["installations", "list"],
-            environment: environment.merging(["LINEAR_OAUTH_ENCRYPTION_KEYS_FILE": "\(directory.path)/linear-oauth.dev-keys"]) { $1 })
-        #expect(list.status == 0 && list.stdout.contains("org-acme") && list.stdout.contains("app-user-acme"))
     }
 }
 

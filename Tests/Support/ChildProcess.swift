@@ -69,7 +69,7 @@ public final class ChildProcess: Sendable {
     private let lines = LineBuffer()
     private let status = Mutex<Int32?>(nil)
 
-    public init(_ executable: URL, _ arguments: [String], environment: [String: String]) throws {
+    public init(_ executable: URL, _ arguments: [String], environment: [String: String], directory: String? = nil) throws {
         var environment = environment
         // Under the secrets check, long-running children (the service) log everything they can.
         if SecretAudit.directory != nil, environment["LINEAR_OAUTH_LOG_LEVEL"] == nil { environment["LINEAR_OAUTH_LOG_LEVEL"] = "trace" }
@@ -78,7 +78,7 @@ public final class ChildProcess: Sendable {
         let log = TestLog.current ?? TestLog.unattributed
         log.write("──── \(executable.lastPathComponent) \(arguments.first ?? "") (arguments not shown: they may hold secrets): standard error follows ────")
         pid = try Spawn.start(
-            [executable.path] + arguments, environment: environment,
+            [executable.path] + arguments, environment: environment, directory: directory,
             stdin: .descriptor(stdin.read), stdout: .descriptor(stdout.write), stderr: .descriptor(log.file.descriptor))
         close(stdin.read)
         close(stdout.write)

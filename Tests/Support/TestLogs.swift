@@ -102,7 +102,7 @@ public final class TestLog: Sendable {
     }()
 
     /// The package's root: this file is Tests/Support/TestLogs.swift.
-    static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    public static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().path
 
     /// Routes the process's logs: each logger to the file of the test it was made in, and, under

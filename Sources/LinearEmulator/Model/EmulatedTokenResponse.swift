@@ -2,7 +2,7 @@ import Crypto
 import Foundation
 
 /// The token endpoint's answer, as the emulator issued it.
-public struct EmulatedTokenResponse: Sendable, Equatable {
+public struct EmulatedTokenResponse: Sendable, Equatable, Codable {
     public var accessToken: String
     public var refreshToken: String?
     public var expiresIn: Int

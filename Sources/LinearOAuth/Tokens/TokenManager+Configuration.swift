@@ -27,6 +27,10 @@ extension TokenManager {
         public var deauthorizationThreshold = 3
         /// The breaker's window.
         public var deauthorizationWindow: Duration = .seconds(600)
+        /// Whether an installation stored before client ids were recorded may be refreshed (and then
+        /// records this client). Off in development (`serve --emulator`), so that a real grant is never
+        /// sent to the emulator and marked when it refuses it.
+        public var adoptsUnboundGrants = true
         /// Renew the app token (30 days) when it expires within this long.
         public var appTokenRenewalMargin: Duration = .seconds(86_400)
         /// Where metrics go; `nil`: the process-wide `MetricsSystem` (a Prometheus registry, say).

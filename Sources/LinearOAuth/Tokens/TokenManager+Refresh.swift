@@ -102,7 +102,7 @@ extension TokenManager {
                 // A grant of another OAuth application: Linear would refuse our client, which says nothing
                 // about the grant. Never ask, never mark.
                 let clientID = self.linear.configuration.clientID
-                if let installedBy = current.clientID, installedBy != clientID {
+                if let installedBy = current.clientID ?? self.unboundClient, installedBy != clientID {
                     return .clientMismatch(installedBy: installedBy)
                 }
                 // Another process refreshed while we waited for the lock: use its tokens.
@@ -215,6 +215,10 @@ extension TokenManager {
             throw RefreshFailure(reason: reason, retryAfter: retryAfter)
         }
     }
+
+    /// Who a grant without a recorded client belongs to: `nil` (anyone, who then records itself) unless
+    /// ``Configuration/adoptsUnboundGrants`` is off.
+    var unboundClient: String? { configuration.adoptsUnboundGrants ? nil : "(not recorded)" }
 
     static func token(_ installation: Installation) -> AccessToken {
         AccessToken(

@@ -27,7 +27,7 @@ extension TokenManager {
             outcome = try await vault.withRefreshLock(organizationID: organizationID) { current, writer -> Reinstatement in
                 guard var current else { throw TokenManagerError.notInstalled(organizationID: organizationID) }
                 guard current.status == .reauthorizationRequired else { return .alreadyActive }
-                if let installedBy = current.clientID, installedBy != clientID {
+                if let installedBy = current.clientID ?? self.unboundClient, installedBy != clientID {
                     throw TokenManagerError.clientMismatch(organizationID: organizationID, installedBy: installedBy, configured: clientID)
                 }
                 let answer: LinearTokenResponse

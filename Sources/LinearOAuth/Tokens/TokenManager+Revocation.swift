@@ -23,7 +23,7 @@ extension TokenManager {
             result = try await vault.store.withRefreshLock(organizationID: organizationID) { sealed, transaction in
                 guard let sealed else { return Revocation(wasInstalled: false, linearFailures: []) }
                 // Another OAuth application's grant: this client cannot revoke it at Linear; keep it.
-                if let installedBy = sealed.metadata.clientID, installedBy != clientID {
+                if let installedBy = sealed.metadata.clientID ?? self.unboundClient, installedBy != clientID {
                     throw TokenManagerError.clientMismatch(organizationID: organizationID, installedBy: installedBy, configured: clientID)
                 }
                 var failures: [String] = []

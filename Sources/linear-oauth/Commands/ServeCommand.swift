@@ -92,8 +92,9 @@ struct ServeCommand: AsyncParsableCommand {
     var maxConnections: Int?
 
     @Flag(help: """
-        Try it without a Linear account: also start the Linear emulator, point the service at it with a generated \
-        client, and (for development only) generate an encryption key file and an API key file next to the database.
+        Try it without a Linear account: also start the Linear emulator and point the service at it. Everything of \
+        this development world lives in ./.linear-oauth-dev/ (database, encryption key, API key, the emulator's state, \
+        so an install survives a restart); DATABASE_URL and the encryption keys of the environment are not used.
         """)
     var emulator = false
 
@@ -130,6 +131,8 @@ struct ServeCommand: AsyncParsableCommand {
         managerConfiguration.metricsFactory = PrometheusMetricsFactory(registry: registry)
         // A long-running process: callers get a still-good token at once while it is renewed.
         managerConfiguration.refreshAhead = true
+        // Development: a grant whose client was never recorded is not the emulator's; never refresh it.
+        managerConfiguration.adoptsUnboundGrants = !emulator
         managerConfiguration.deauthorizationThreshold = try settings.count(
             "LINEAR_OAUTH_DEAUTHORIZATION_THRESHOLD", flag: deauthorizationThreshold, default: managerConfiguration.deauthorizationThreshold)
         managerConfiguration.deauthorizationWindow = try settings.seconds(
