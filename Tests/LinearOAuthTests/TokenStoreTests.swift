@@ -169,6 +169,21 @@ struct TokenStoreTests {
         }
     }
 
+    @Test("installation counts by status come from one aggregate query; reauthorization_required rows page by status", arguments: StoreKind.allCases)
+    func countsAndStatusPages(kind: StoreKind) async throws {
+        try await withTestStore(kind) { test in
+            let vault = TokenVault(store: test.store, keyRing: try Fixtures.keyRing("k1"))
+            #expect(try await test.store.installationCounts().isEmpty)
+            var installations = Fixtures.organizations(5).map { Fixtures.installation($0) }
+            installations[1].status = .reauthorizationRequired
+            installations[3].status = .reauthorizationRequired
+            try await vault.save(installations)
+            #expect(try await test.store.installationCounts() == [.active: 3, .reauthorizationRequired: 2])
+            let marked = try await test.store.page(after: nil, limit: 10, matching: .status(.reauthorizationRequired))
+            #expect(marked.map(\.organizationID) == [installations[1].organizationID, installations[3].organizationID])
+        }
+    }
+
     @Test("a database migrated by a newer version is refused", arguments: StoreKind.allCases)
     func schemaTooNew(kind: StoreKind) async throws {
         try await withTestStore(kind) { test in

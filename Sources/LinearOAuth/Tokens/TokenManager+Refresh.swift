@@ -137,17 +137,7 @@ extension TokenManager {
                     try await writer.save(current)
                     return .transient(LinearOAuthError.transient(details).description, details.retryAfter)
                 }
-                current.accessToken = answer.accessToken
-                // Linear rotates refresh tokens; keep the old one only if none came back.
-                current.refreshToken = answer.refreshToken ?? current.refreshToken
-                current.expiresAt = answer.expiresAt
-                if !answer.scopes.isEmpty { current.scopes = answer.scopes }
-                current.lastRefreshAt = self.configuration.now()
-                // A row from before client ids were recorded adopts the one that just refreshed it.
-                current.clientID = clientID
-                current.lastError = nil
-                current.refreshFailures = 0
-                current.status = .active
+                Self.store(answer, in: &current, clientID: clientID, now: self.configuration.now())
                 try await writer.save(current)
                 return .token(current, refreshed: true)
             }
@@ -165,14 +155,7 @@ extension TokenManager {
             state.withLock { $0.recordSuccess(organizationID) }
             if refreshed {
                 // The configuration works: refusals are about their grants again.
-                let closed = state.withLock { coordinator in
-                    defer { coordinator.breaker.reset() }
-                    return coordinator.breaker.isOpen
-                }
-                if closed {
-                    metrics.breakerOpen.record(0)
-                    logger.notice("de-authorization breaker closed: a refresh succeeded")
-                }
+                closeBreaker(because: "a refresh succeeded")
                 metrics.refresh(outcome: "success", since: started)
                 logger.info("refreshed tokens", metadata: [
                     "organization": .string(organizationID), "expires_at": .string(RFC3339.format(installation.expiresAt))])
@@ -219,6 +202,21 @@ extension TokenManager {
     /// Who a grant without a recorded client belongs to: `nil` (anyone, who then records itself) unless
     /// ``Configuration/adoptsUnboundGrants`` is off.
     var unboundClient: String? { configuration.adoptsUnboundGrants ? nil : "(not recorded)" }
+
+    /// Linear's answer to a refresh, in the installation: the new pair (Linear rotates refresh
+    /// tokens; the old one is kept only if none came back), active again, failures forgotten, and the
+    /// client recorded (a row from before client ids were recorded adopts the one that refreshed it).
+    static func store(_ answer: LinearTokenResponse, in installation: inout Installation, clientID: String, now: Date) {
+        installation.accessToken = answer.accessToken
+        installation.refreshToken = answer.refreshToken ?? installation.refreshToken
+        installation.expiresAt = answer.expiresAt
+        if !answer.scopes.isEmpty { installation.scopes = answer.scopes }
+        installation.lastRefreshAt = now
+        installation.clientID = clientID
+        installation.lastError = nil
+        installation.refreshFailures = 0
+        installation.status = .active
+    }
 
     static func token(_ installation: Installation) -> AccessToken {
         AccessToken(

@@ -44,15 +44,7 @@ extension TokenManager {
                     throw TokenManagerError.temporarilyUnavailable(
                         organizationID: organizationID, reason: LinearOAuthError.transient(details).description, retryAfter: details.retryAfter)
                 }
-                current.accessToken = answer.accessToken
-                current.refreshToken = answer.refreshToken ?? current.refreshToken
-                current.expiresAt = answer.expiresAt
-                if !answer.scopes.isEmpty { current.scopes = answer.scopes }
-                current.lastRefreshAt = self.configuration.now()
-                current.clientID = clientID
-                current.lastError = nil
-                current.refreshFailures = 0
-                current.status = .active
+                Self.store(answer, in: &current, clientID: clientID, now: self.configuration.now())
                 try await writer.save(current)
                 return .reinstated(expiresAt: current.expiresAt)
             }
@@ -64,11 +56,7 @@ extension TokenManager {
         evict(organizationID)
         switch outcome {
         case .reinstated(let expiresAt):
-            let closed = state.withLock { coordinator in
-                defer { coordinator.breaker.reset() }
-                return coordinator.breaker.isOpen
-            }
-            if closed { metrics.breakerOpen.record(0) }
+            closeBreaker(because: "a reinstatement's refresh succeeded")
             logger.notice("reinstated installation", metadata: ["organization": .string(organizationID)])
             configuration.onEvent(.refreshed(organizationID: organizationID, expiresAt: expiresAt))
         case .stillRefused(let reason):

@@ -162,12 +162,18 @@ public final class TokenManager: Sendable {
     /// Closes the de-authorization breaker (an operator fixed the configuration): refusals mark
     /// their installations again.
     public func resetDeauthorizationBreaker() {
+        closeBreaker(because: "reset by an operator")
+    }
+
+    /// Closes the de-authorization breaker (a refresh succeeded, or an operator asked), saying so if it was open.
+    func closeBreaker(because reason: String) {
         let wasOpen = state.withLock { coordinator in
             defer { coordinator.breaker.reset() }
             return coordinator.breaker.isOpen
         }
+        guard wasOpen else { return }
         metrics.breakerOpen.record(0)
-        if wasOpen { logger.notice("de-authorization breaker reset by an operator") }
+        logger.notice("de-authorization breaker closed", metadata: ["reason": .string(reason)])
     }
 
     /// Waits for the refresh-ahead refreshes running now (call it before the process exits).
