@@ -279,6 +279,7 @@ struct CLITests {
         let commands: [[String]] = [
             [], ["migrate"], ["keys"], ["keys", "generate"], ["keys", "rotate"], ["installations"],
             ["installations", "import"], ["installations", "list"], ["installations", "show"], ["installations", "delete"],
+            ["installations", "reinstate"], ["installations", "refresh"], ["installations", "revoke"], ["serve"], ["token"],
         ]
         for command in commands {
             let output = try await runProcess(
@@ -290,6 +291,16 @@ struct CLITests {
         for name in ["--database-url", "DATABASE_URL", "--encryption-keys", "LINEAR_OAUTH_ENCRYPTION_KEYS",
                      "--encryption-keys-file", "LINEAR_OAUTH_ENCRYPTION_KEYS_FILE", "--lock-timeout", "LINEAR_OAUTH_LOCK_TIMEOUT"] {
             #expect(rotate.stdout.contains(name))
+        }
+        // serve: every setting of the operator's safety, as a flag and as a variable.
+        let serve = try await cli.run("serve", "--help")
+        for name in [
+            "--deauthorization-threshold", "LINEAR_OAUTH_DEAUTHORIZATION_THRESHOLD", "--deauthorization-window", "LINEAR_OAUTH_DEAUTHORIZATION_WINDOW",
+            "--install-rate-limit", "LINEAR_OAUTH_INSTALL_RATE_LIMIT", "--trust-proxy", "LINEAR_OAUTH_TRUST_PROXY",
+            "--max-pending-installs", "LINEAR_OAUTH_MAX_PENDING_INSTALLS", "--idle-timeout", "LINEAR_OAUTH_IDLE_TIMEOUT",
+            "--header-timeout", "LINEAR_OAUTH_HEADER_TIMEOUT", "--max-connections", "LINEAR_OAUTH_MAX_CONNECTIONS",
+        ] {
+            #expect(serve.stdout.contains(name), "serve --help: \(name)")
         }
     }
 }
