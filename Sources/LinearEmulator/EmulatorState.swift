@@ -421,8 +421,13 @@ actor EmulatorState {
     private func revokeResponse(form: [String: String], authorization: String?, record: inout EmulatorRequestRecord) -> EmulatorResponse {
         let bearer = authorization.flatMap { $0.lowercased().hasPrefix("bearer ") ? String($0.dropFirst(7)) : nil }
         let legacyFields = [form["access_token"], form["refresh_token"]].compactMap { $0 }
-        if form["token"] != nil && (!legacyFields.isEmpty || bearer != nil) {
-            return Self.reject(&record, 400, "invalid_request", "token cannot be combined with the legacy parameters")
+        // Linear documents `token` with no client authentication, and the Authorization header as its
+        // legacy way to revoke: a request mixing them is flagged, so a client that does is caught.
+        if form["token"] != nil && (!legacyFields.isEmpty || authorization != nil) {
+            return Self.reject(&record, 400, "invalid_request", "token cannot be combined with the legacy parameters or an Authorization header")
+        }
+        if form["client_secret"] != nil {
+            return Self.reject(&record, 400, "invalid_request", "revocation takes no client authentication")
         }
         if let hint = form["token_type_hint"], !["access_token", "refresh_token"].contains(hint) {
             return Self.reject(&record, 400, "unsupported_token_type", "token_type_hint must be access_token or refresh_token")
@@ -449,8 +454,9 @@ actor EmulatorState {
         return EmulatorResponse(status: 200, body: Data())
     }
 
-    /// Revokes one token: a refresh token revokes its whole grant (UNCONFIRMED at Linear, where our
-    /// client revokes both tokens anyway); an access token only itself. `false` if it was not live.
+    /// Revokes one token, and with it its whole grant, as Linear's docs word it ("revoke the
+    /// authorization"; UNCONFIRMED in detail: integrations revoke only the access token). `false`
+    /// if it was not live.
     private func revokeToken(_ token: String, record: inout EmulatorRequestRecord) -> Bool {
         if let entry = refreshTokens[token] {
             record.organizationID = grants[entry.grantID]?.organizationID
@@ -461,8 +467,9 @@ actor EmulatorState {
         }
         if let entry = accessTokens[token] {
             record.organizationID = grants[entry.grantID]?.organizationID
-            guard !entry.revoked else { return false }
+            guard !entry.revoked, grants[entry.grantID]?.revoked == false else { return false }
             accessTokens[token]?.revoked = true
+            revokeGrant(entry.grantID)
             return true
         }
         return false

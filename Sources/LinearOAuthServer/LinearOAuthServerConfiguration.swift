@@ -7,8 +7,13 @@ public struct LinearOAuthServerConfiguration: Sendable {
     public var apiKeys: [Secret]
     /// The secret Linear signs webhooks with (`linear-signature`).
     public var webhookSecret: Secret
-    /// Webhooks whose `webhookTimestamp` is further than this from now are refused (replays).
+    /// Webhooks signed further than this from now are refused (replays). Not uninstalls: see
+    /// ``uninstallWebhookTolerance``.
     public var webhookTolerance: Duration = .seconds(60)
+    /// An uninstall (`OAuthApp` `revoked`) signed up to this long ago is still acted on: Linear retries
+    /// a failed delivery about a minute, an hour and six hours later with the same body, and an
+    /// uninstall must not be lost; one signed before the current install deletes nothing.
+    public var uninstallWebhookTolerance: Duration = .seconds(86_400)
     /// Larger webhook bodies are refused unread.
     public var maxWebhookBodySize = 64 * 1024
     /// Where a workspace admin installs the app again; named in `reauthorization_required` answers.

@@ -154,7 +154,8 @@ extension FaultSuite {
                     ("organizationId an object", payload(["id": "org-seed-0"]), false),
                     ("webhookTimestamp a string", payload("org-seed-0", timestamp: "soon"), false),
                     ("webhookTimestamp huge", payload("org-seed-0", timestamp: 1e300), false),
-                    ("a stale webhookTimestamp", payload("org-seed-0", timestamp: now - 3_600_000), false),
+                    ("a webhookTimestamp more than a day old", payload("org-seed-0", timestamp: now - 25 * 3_600_000), false),
+                    ("a webhookTimestamp in the future", payload("org-seed-0", timestamp: now + 3_600_000), false),
                     ("a body over 64 KB", Array(repeating: 0x20, count: 200_000) + valid, true),
                     ("another event type", payload("org-seed-0", type: "Issue"), false),
                 ]

@@ -82,12 +82,15 @@ struct LinearClientGoldenTests {
         }
     }
 
-    @Test("revoke: token and token_type_hint (client credentials added: harmless, and RFC 7009 asks for them)")
+    @Test("revoke: token and token_type_hint only, as Linear documents it: no client credentials, no Authorization header")
     func revoke() async throws {
-        try await withCapture("") { client, server in
-            #expect(try await client.revoke(Secret("lin_refresh_x"), hint: .refreshToken) == .revoked)
-            expectFormPost(try #require(server.requests.first), path: "/oauth/revoke",
-                           body: "token=lin_refresh_x&token_type_hint=refresh_token&client_id=client%20id%2F1&client_secret=s3cr%26t%2B%3D")
+        for authentication in [LinearClientConfiguration.ClientAuthentication.formFields, .basic] {
+            try await withCapture("", authentication: authentication) { client, server in
+                #expect(try await client.revoke(Secret("lin_refresh_x"), hint: .refreshToken) == .revoked)
+                let request = try #require(server.requests.first)
+                expectFormPost(request, path: "/oauth/revoke", body: "token=lin_refresh_x&token_type_hint=refresh_token")
+                #expect(request.header("Authorization").isEmpty)
+            }
         }
     }
 

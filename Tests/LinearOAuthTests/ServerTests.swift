@@ -79,12 +79,15 @@ private func startServe(_ arguments: [String] = [], environment: [String: String
     return (child, String(line.dropFirst("linear-oauth listening on ".count)))
 }
 
-private func signedWebhook(_ url: String, _ payload: [String: Any], secret: String = webhookSecret, signature: String? = nil) async throws -> HTTPAnswer {
+private func signedWebhook(
+    _ url: String, _ payload: [String: Any], secret: String = webhookSecret, signature: String? = nil, extraHeaders: [(String, String)] = []
+) async throws -> HTTPAnswer {
     let body = try JSONSerialization.data(withJSONObject: payload)
     let computed = HMAC<SHA256>.authenticationCode(for: body, using: SymmetricKey(data: Data(secret.utf8)))
         .map { String(format: "%02x", $0) }.joined()
     return try await RawHTTP.request(
-        .POST, url + "/webhooks/linear", headers: [("Content-Type", "application/json"), ("linear-signature", signature ?? computed)], body: body)
+        .POST, url + "/webhooks/linear",
+        headers: [("Content-Type", "application/json"), ("linear-signature", signature ?? computed)] + extraHeaders, body: body)
 }
 
 private func revokedPayload(_ organizationID: String, at date: Date = Date()) -> [String: Any] {
@@ -235,11 +238,19 @@ struct ServerTests {
                     .POST, url + "/webhooks/linear", headers: [("Content-Type", "application/json")],
                     body: try JSONSerialization.data(withJSONObject: revokedPayload("org-acme")))
                 #expect(unsigned.status == 401)
-                let stale = try await signedWebhook(url, revokedPayload("org-acme", at: Date().addingTimeInterval(-120)))
+                // An uninstall more than a day late, and any other type more than a minute late, are refused.
+                let stale = try await signedWebhook(url, revokedPayload("org-acme", at: Date().addingTimeInterval(-25 * 3_600)))
                 #expect(stale.status == 400 && stale.json["error"] as? String == "stale_timestamp")
+                var lateOther = revokedPayload("org-acme", at: Date().addingTimeInterval(-120))
+                lateOther["type"] = "PermissionChange"
+                #expect(try await signedWebhook(url, lateOther).json["error"] as? String == "stale_timestamp")
+                // Freshness only from the signed body: no webhookTimestamp or createdAt, a fresh linear-timestamp header: refused.
                 var noTimestamp = revokedPayload("org-acme")
                 noTimestamp.removeValue(forKey: "webhookTimestamp")
-                #expect(try await signedWebhook(url, noTimestamp).json["error"] as? String == "missing_timestamp")
+                noTimestamp.removeValue(forKey: "createdAt")
+                let headerOnly = try await signedWebhook(
+                    url, noTimestamp, extraHeaders: [("linear-timestamp", String(Int64(Date().timeIntervalSince1970 * 1000)))])
+                #expect(headerOnly.status == 400 && headerOnly.json["error"] as? String == "missing_timestamp")
                 var huge = revokedPayload("org-acme")
                 huge["padding"] = String(repeating: "x", count: 100_000)
                 #expect(try await signedWebhook(url, huge).status == 400)
@@ -261,6 +272,29 @@ struct ServerTests {
 }
 
 extension ServerTests {
+    @Test("an uninstall delivery retried two hours late deletes the install it is about; the same delivery after a re-install deletes nothing",
+          arguments: StoreKind.allCases)
+    func lateUninstallDelivery(kind: StoreKind) async throws {
+        try await withManagerFixture(kind) { fixture in
+            try await fixture.install("org-acme", expiresIn: 3_600)
+            // Installed three hours ago; Linear signed the uninstall two hours ago, and the first deliveries failed.
+            var installed = try #require(try await fixture.vault.load(organizationID: "org-acme"))
+            installed.installedAt = Date().addingTimeInterval(-3 * 3_600)
+            try await fixture.vault.save(installed)
+            let delivery = revokedPayload("org-acme", at: Date().addingTimeInterval(-2 * 3_600))
+            try await withServer(fixture) { url, _ async throws in
+                let retried = try await signedWebhook(url, delivery)
+                #expect(retried.status == 200 && retried.json["status"] as? String == "deleted", "\(retried.text)")
+                #expect(try await fixture.test.store.load(organizationID: "org-acme") == nil)
+                // Installed again since: the same (late) delivery is about the earlier grant.
+                try await fixture.install("org-acme", expiresIn: 3_600)
+                let again = try await signedWebhook(url, delivery)
+                #expect(again.status == 200 && again.json["status"] as? String == "newer_install_kept")
+                #expect(try await fixture.test.store.load(organizationID: "org-acme") != nil)
+            }
+        }
+    }
+
     @Test("another OAuth client's grant: 503 client_mismatch on refresh and revoke, the installation untouched; an install records its client")
     func clientMismatch() async throws {
         try await withManagerFixture(.sqlite) { fixture in

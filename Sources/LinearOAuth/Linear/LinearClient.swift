@@ -88,12 +88,14 @@ public struct LinearClient: Sendable {
 
     // MARK: - Revocation
 
-    /// Revokes one token (`token` + `token_type_hint`). 400 and 401 are answers, not errors: the
-    /// token was already dead or unknown.
+    /// Revokes one token, as Linear documents it: `token` and `token_type_hint` only, no client
+    /// authentication (an `Authorization` header is Linear's legacy way to revoke, and must not be
+    /// combined with `token`). Revoking either token ends the whole grant. 400 and 401 are answers,
+    /// not errors: the token was already dead or unknown.
     public func revoke(_ token: Secret, hint: LinearTokenTypeHint) async throws(LinearOAuthError) -> LinearRevocationResult {
         let (status, headers, body) = try await post(
             path: "/oauth/revoke", fields: [("token", token.value), ("token_type_hint", hint.rawValue)],
-            authenticateClient: true, secrets: [token.value])
+            authenticateClient: false, secrets: [token.value])
         switch status {
         case 200: return .revoked
         case 400:

@@ -28,12 +28,21 @@ extension TokenManager {
                 }
                 var failures: [String] = []
                 do {
-                    // The access token first: revoking the refresh token may take its access token with it.
+                    // The access token first; revoking it ends the whole grant at Linear, so the refresh
+                    // token's revoke then answers 400 (already gone): that is success, not a failure.
                     let current = try keyRing.open(sealed)
+                    var grantEnded = false
                     for (token, hint) in [(current.accessToken, LinearTokenTypeHint.accessToken), (current.refreshToken, .refreshToken)] {
                         do {
-                            if case .notRevoked(let reason) = try await self.linear.revoke(token, hint: hint) {
+                            switch try await self.linear.revoke(token, hint: hint) {
+                            case .revoked:
+                                grantEnded = true
+                            case .notRevoked where hint == .refreshToken && grantEnded:
+                                break
+                            case .notRevoked(let reason):
                                 failures.append("\(hint.rawValue): \(reason)")
+                            case .unauthenticated:
+                                break   // the token could not authenticate: already dead
                             }
                         } catch {
                             failures.append("\(hint.rawValue): \(error)")

@@ -7,8 +7,8 @@ import Logging
 import Metrics
 
 /// `POST /webhooks/linear`: Linear's webhooks, signed with the webhook secret. An `OAuthApp`
-/// `revoked` delivery (the app was uninstalled) is handed to ``TokenManager/uninstalled(organizationID:signedAt:)``;
-/// other types are acknowledged and ignored.
+/// `revoked` delivery (the app was uninstalled) is handed to ``TokenManager/uninstalled(organizationID:signedAt:)``,
+/// also when Linear retries it hours later; other types are acknowledged and ignored.
 struct WebhookRoutes {
     let manager: TokenManager
     let configuration: LinearOAuthServerConfiguration
@@ -54,27 +54,38 @@ struct WebhookRoutes {
         guard let payload = try? JSONSerialization.jsonObject(with: raw) as? [String: Any] else {
             return Responses.json(.badRequest, ["error": "bad_body", "message": "the webhook body is not a JSON object"])
         }
-        let timestamp = (payload["webhookTimestamp"] as? NSNumber)?.doubleValue
-            ?? request.headers[HTTPField.Name("linear-timestamp")!].flatMap(Double.init)
-        guard let timestamp else {
-            return Responses.json(.badRequest, ["error": "missing_timestamp", "message": "the webhook has no webhookTimestamp"])
+        // Freshness comes only from what the signature covers: the body's webhookTimestamp, else its
+        // createdAt. The linear-timestamp header is not signed: its sender chooses it.
+        guard let signedAt = Self.signedTime(payload) else {
+            return Responses.json(.badRequest, [
+                "error": "missing_timestamp", "message": "the signed body carries neither webhookTimestamp nor createdAt",
+            ])
         }
-        guard abs(Date().timeIntervalSince1970 - timestamp / 1000) <= configuration.webhookTolerance.timeInterval else {
+        let isUninstall = payload["type"] as? String == "OAuthApp" && payload["action"] as? String == "revoked"
+        // Linear retries a failed delivery (about a minute, an hour and six hours later) with the same
+        // body: an uninstall must survive that, and the install-time rule keeps a late one from
+        // removing a newer install. Everything else keeps the short window Linear recommends.
+        let tolerance = isUninstall ? configuration.uninstallWebhookTolerance : configuration.webhookTolerance
+        let age = Date().timeIntervalSince(signedAt)
+        guard age <= tolerance.timeInterval, age >= -configuration.webhookTolerance.timeInterval else {
             return Responses.json(.badRequest, ["error": "stale_timestamp", "message": "the webhook timestamp is too far from now (a replay?)"])
         }
-        guard payload["type"] as? String == "OAuthApp", payload["action"] as? String == "revoked" else {
+        guard isUninstall else {
             return Responses.json(.ok, ["status": "ignored"])
         }
         guard let organizationID = payload["organizationId"] as? String, !organizationID.isEmpty else {
             return Responses.json(.badRequest, ["error": "bad_body", "message": "OAuthApp revoked without organizationId"])
         }
-        // When the notice was signed: the time the body itself carries (signed), never the unsigned header.
-        guard let signedAt = (payload["webhookTimestamp"] as? NSNumber).map({ Date(timeIntervalSince1970: $0.doubleValue / 1000) })
-            ?? (payload["createdAt"] as? String).flatMap(RFC3339.parse)
-        else {
-            return Responses.json(.badRequest, ["error": "missing_timestamp", "message": "OAuthApp revoked without webhookTimestamp or createdAt in the body"])
-        }
         let outcome = try await manager.uninstalled(organizationID: organizationID, signedAt: signedAt)
         return Responses.json(.ok, ["status": outcome.rawValue])
+    }
+
+    /// When the delivery was signed, from the signed body only: `webhookTimestamp` (Unix
+    /// milliseconds), else `createdAt` (RFC 3339).
+    static func signedTime(_ payload: [String: Any]) -> Date? {
+        if let milliseconds = payload["webhookTimestamp"] as? NSNumber, milliseconds.doubleValue.isFinite {
+            return Date(timeIntervalSince1970: milliseconds.doubleValue / 1000)
+        }
+        return (payload["createdAt"] as? String).flatMap(RFC3339.parse)
     }
 }

@@ -62,6 +62,11 @@ struct ServeCommand: AsyncParsableCommand {
         "The de-authorization breaker's window in seconds. (env: LINEAR_OAUTH_DEAUTHORIZATION_WINDOW; default: 600)", valueName: "seconds"))
     var deauthorizationWindow: Double?
 
+    @Option(name: .customLong("uninstall-webhook-tolerance"), help: ArgumentHelp(
+        "Seconds an uninstall webhook may be late (Linear retries failed deliveries for hours); other webhooks must be within 60 s. (env: LINEAR_OAUTH_UNINSTALL_WEBHOOK_TOLERANCE; default: 86400)",
+        valueName: "seconds"))
+    var uninstallWebhookTolerance: Double?
+
     @Option(name: .customLong("install-rate-limit"), help: ArgumentHelp(
         "Install-flow requests a minute per client address (/oauth/authorize, /oauth/callback), in bursts of up to a third of it; past it 429. 0: no limit. (env: LINEAR_OAUTH_INSTALL_RATE_LIMIT; default: 30)",
         valueName: "requests"))
@@ -142,6 +147,8 @@ struct ServeCommand: AsyncParsableCommand {
             ?? clientConfiguration.redirectURI.map { $0.replacingOccurrences(of: "/oauth/callback", with: "/oauth/authorize") }
         configuration.successURL = settings.string("LINEAR_OAUTH_SUCCESS_URL", flag: successURL)
         configuration.prometheus = registry
+        configuration.uninstallWebhookTolerance = try settings.seconds(
+            "LINEAR_OAUTH_UNINSTALL_WEBHOOK_TOLERANCE", flag: uninstallWebhookTolerance, default: 86_400, name: "the uninstall webhook tolerance")
         let perMinute = try settings.count("LINEAR_OAUTH_INSTALL_RATE_LIMIT", flag: installRateLimit, default: 30)
         configuration.installRateLimit = perMinute == 0 ? nil : .init(burst: max(1, perMinute / 3), perMinute: perMinute)
         configuration.trustProxy = try settings.isOn("LINEAR_OAUTH_TRUST_PROXY", flag: trustProxy)
