@@ -115,18 +115,37 @@ struct EmulatorRoutes: Sendable {
             return Self.html(status, page(title: "Authorization failed", body: "<p>\(escape(message))</p>"))
         case .redirectError(let error, let description):
             return redirect(query, ["error": error, "error_description": description])
-        case .consent(let client, let organization, let scopes):
+        case .consent(let client, let organization, let choices, let scopes):
             if await state.settings.autoApprove, let code = await state.approve(query, organizationID: nil, now: Date()) {
                 return redirect(query, ["code": code])
             }
             let hidden = query.sorted { $0.key < $1.key }
                 .map { "<input type=\"hidden\" name=\"\(escape($0.key))\" value=\"\(escape($0.value))\">" }.joined()
+            let workspace: String
+            if choices.count > 1 {
+                // prompt=consent and several workspaces: the user picks one.
+                let options = choices.map { choice in
+                    let checked = choice.id == organization.id ? " checked" : ""
+                    return """
+                        <li><label><input type="radio" name="organization_id" value="\(escape(choice.id))"\(checked)> \
+                        <strong>\(escape(choice.name))</strong> (\(escape(choice.urlKey)))</label></li>
+                        """
+                }.joined()
+                workspace = """
+                    <p><strong>\(escape(client.name))</strong> wants to access one of your workspaces. Choose the workspace:</p>
+                    <ul class="workspaces">\(options)</ul>
+                    """
+            } else {
+                workspace = """
+                    <p><strong>\(escape(client.name))</strong> wants to access the <strong>\(escape(organization.name))</strong> \
+                    workspace (\(escape(organization.urlKey))).</p>
+                    <input type="hidden" name="organization_id" value="\(escape(organization.id))">
+                    """
+            }
             let body = """
-                <p><strong>\(escape(client.name))</strong> wants to access the <strong>\(escape(organization.name))</strong> \
-                workspace (\(escape(organization.urlKey))).</p>
-                <p>Requested scopes:</p><ul>\(scopes.map { "<li>\(escape($0))</li>" }.joined())</ul>
                 <form method="post" action="/oauth/authorize">\(hidden)
-                <input type="hidden" name="organization_id" value="\(escape(organization.id))">
+                \(workspace)
+                <p>Requested scopes:</p><ul>\(scopes.map { "<li>\(escape($0))</li>" }.joined())</ul>
                 <button type="submit" name="decision" value="approve">Approve</button>
                 <button type="submit" name="decision" value="deny">Deny</button>
                 </form>

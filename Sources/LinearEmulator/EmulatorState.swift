@@ -27,6 +27,9 @@ actor EmulatorState {
         var scopes: [String]
         var actor: String
         var revoked = false
+
+        /// An app-actor grant: an `actor=app` install (`application` is the old name) or a `client_credentials` token.
+        var isAppActor: Bool { ["app", "application", "client_credentials"].contains(actor) }
     }
 
     struct AccessToken: Codable {
@@ -170,7 +173,9 @@ actor EmulatorState {
 
     enum AuthorizeOutcome {
         /// Show the consent page (or, with auto-approve, redirect at once).
-        case consent(client: EmulatedClient, organization: EmulatedOrganization, scopes: [String])
+        /// `organization`: where the install goes unless the user picks another of `choices` (every
+        /// workspace with `prompt=consent`, else only the one they are signed in to).
+        case consent(client: EmulatedClient, organization: EmulatedOrganization, choices: [EmulatedOrganization], scopes: [String])
         /// A redirect to the client with `error=...`.
         case redirectError(String, description: String)
         /// An error page: the request cannot be sent back to the client.
@@ -208,13 +213,21 @@ actor EmulatorState {
         guard let organization = organization(settings.defaultOrganizationID ?? "") ?? organizations.first else {
             return .page(status: 500, message: "The emulator has no organization to install into.")
         }
-        return .consent(client: client, organization: organization, scopes: scopes)
+        // The emulator's one user belongs to every workspace and is signed in to the default one. As at
+        // Linear, only `prompt=consent` lets them choose another.
+        let choices = query["prompt"] == "consent" ? organizations : [organization]
+        return .consent(client: client, organization: organization, choices: choices, scopes: scopes)
     }
 
     /// Issues a single-use code for an approved authorize request.
     func approve(_ query: [String: String], organizationID: String?, now: Date) -> String? {
-        guard case .consent(_, let fallback, let scopes) = validateAuthorize(query) else { return nil }
-        let organization = organizationID.flatMap(organization) ?? fallback
+        guard case .consent(_, let fallback, let choices, let scopes) = validateAuthorize(query) else { return nil }
+        var organization = fallback
+        if let organizationID {
+            // A workspace that was not offered cannot be chosen.
+            guard let chosen = choices.first(where: { $0.id == organizationID }) else { return nil }
+            organization = chosen
+        }
         let code = Self.randomToken(prefix: "lin_code_")
         var actor = query["actor"] ?? "user"
         if actor == "application" { actor = "app" }
@@ -360,15 +373,18 @@ actor EmulatorState {
         if let unknown = scopes.first(where: { !knownScopes.contains($0) }) {
             return Self.reject(&record, 400, "invalid_scope", "Unknown scope: \(unknown)")
         }
-        // App tokens act in the app's first workspace. Asking for other scopes revokes the
-        // client's existing app tokens, as Linear does.
+        // App tokens act in the app's first workspace.
         guard let organization = organization(settings.defaultOrganizationID ?? "") ?? organizations.first else {
             return .oauthError(500, "server_error", "no organization")
         }
         record.organizationID = organization.id
         let granted = scopes.contains("read") ? scopes : ["read"] + scopes
-        for (id, grant) in grants where grant.clientID == client.id && grant.actor == "client_credentials" && !grant.revoked {
-            if Set(grant.scopes) != Set(granted) { revokeGrant(id) }
+        // Linear: "requesting different scopes revokes all existing app-actor tokens of the app", and
+        // app tokens of different grant types cannot be held in parallel. The emulator takes the strict
+        // reading (no public source says which Linear does): that includes every `actor=app`
+        // installation of the app whose scopes differ, in any workspace.
+        for (id, grant) in grants where grant.clientID == client.id && grant.isAppActor && !grant.revoked {
+            if Set(grant.scopes + ["read"]) != Set(granted) { revokeGrant(id) }
         }
         let grantID = newGrant(Grant(clientID: client.id, organizationID: organization.id, scopes: granted, actor: "client_credentials"))
         let token = Self.randomToken(prefix: "lin_oauth_")

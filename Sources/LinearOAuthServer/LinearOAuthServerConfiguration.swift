@@ -20,6 +20,9 @@ public struct LinearOAuthServerConfiguration: Sendable {
     public var installURL: String?
     /// The scopes an install asks for.
     public var scopes: [String] = ["read", "write"]
+    /// Whether the authorize URL carries `prompt=consent`: Linear then always shows its consent
+    /// screen, where someone who belongs to several workspaces chooses the one to install into.
+    public var promptConsent = true
     /// How long an install's `state` stays usable.
     public var stateLifetime: Duration = .seconds(600)
     /// Where the callback sends the admin after a successful install (else a page naming the workspace).

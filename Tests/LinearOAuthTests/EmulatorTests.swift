@@ -20,11 +20,11 @@ private func authorizeQuery(_ extra: [String: String] = [:], pkce: PKCE? = nil) 
     return fields.sorted { $0.key < $1.key }.map { "\($0.key)=\(RawHTTP.encode($0.value))" }.joined(separator: "&")
 }
 
-/// Approves an install through the consent form and returns the redirect's query.
-private func approve(_ url: String, query: String, decision: String = "approve") async throws -> [String: String] {
+/// Approves an install through the consent form (choosing `workspace` when given) and returns the redirect's query.
+private func approve(_ url: String, query: String, decision: String = "approve", workspace: String? = nil) async throws -> [String: String] {
     var fields = RawHTTP.query("?" + query)
     fields["decision"] = decision
-    fields["organization_id"] = "org-globex"
+    if let workspace { fields["organization_id"] = workspace }
     let answer = try await RawHTTP.form(url + "/oauth/authorize", fields)
     #expect(answer.status == 302)
     #expect(answer.header("location")?.hasPrefix(redirectURI) == true)
@@ -57,6 +57,44 @@ struct EmulatorTests {
                 #expect(query["error"] == error)
                 #expect(query["state"] == "state-123")
             }
+        }
+    }
+
+    @Test("prompt=consent: a user in several workspaces picks one, and the install goes there; without it, the signed-in workspace only")
+    func workspacePicker() async throws {
+        try await withEmulator { _, url in
+            let plain = try await RawHTTP.request(.GET, url + "/oauth/authorize?" + authorizeQuery())
+            #expect(plain.status == 200 && plain.text.contains("Acme (emulated)") && !plain.text.contains("Globex"))
+            #expect(!plain.text.contains("type=\"radio\""))
+            let picker = try await RawHTTP.request(.GET, url + "/oauth/authorize?" + authorizeQuery(["prompt": "consent"]))
+            #expect(picker.status == 200 && picker.text.contains("Choose the workspace"))
+            for organization in ["org-acme", "org-globex"] {
+                #expect(picker.text.contains("type=\"radio\" name=\"organization_id\" value=\"\(organization)\""))
+            }
+
+            // Picked: the code installs into Globex; its token's viewer is Globex's app user.
+            let picked = try #require(try await approve(url, query: authorizeQuery(["prompt": "consent"]), workspace: "org-globex")["code"])
+            let tokens = try await RawHTTP.form(url + "/oauth/token", clientAuth.merging(
+                ["grant_type": "authorization_code", "code": picked, "redirect_uri": redirectURI]) { $1 })
+            let token = try #require(tokens.json["access_token"] as? String)
+            let viewer = try await RawHTTP.json(url + "/graphql", ["query": "query { viewer { id } organization { id } }"],
+                                                headers: [("Authorization", "Bearer \(token)")])
+            #expect(((viewer.json["data"] as? [String: Any])?["organization"] as? [String: Any])?["id"] as? String == "org-globex")
+
+            // Without prompt=consent another workspace cannot be chosen, nor a workspace that does not exist.
+            var refused = RawHTTP.query("?" + authorizeQuery())
+            refused["decision"] = "approve"
+            refused["organization_id"] = "org-globex"
+            #expect(try await RawHTTP.form(url + "/oauth/authorize", refused).status == 400)
+            var unknown = RawHTTP.query("?" + authorizeQuery(["prompt": "consent"]))
+            unknown["decision"] = "approve"
+            unknown["organization_id"] = "org-nowhere"
+            #expect(try await RawHTTP.form(url + "/oauth/authorize", unknown).status == 400)
+        }
+        // One workspace: nothing to pick, even with prompt=consent.
+        try await withEmulator(organizations: [LinearEmulator.defaultOrganizations[0]]) { _, url in
+            let page = try await RawHTTP.request(.GET, url + "/oauth/authorize?" + authorizeQuery(["prompt": "consent"]))
+            #expect(page.status == 200 && page.text.contains("Acme (emulated)") && !page.text.contains("type=\"radio\""))
         }
     }
 

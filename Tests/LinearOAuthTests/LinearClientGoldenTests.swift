@@ -106,7 +106,7 @@ struct LinearClientGoldenTests {
         }
     }
 
-    @Test("the authorize URL: client_id, redirect_uri, response_type=code, comma scopes, state, actor=app, PKCE S256")
+    @Test("the authorize URL: client_id, redirect_uri, response_type=code, comma scopes, state, actor=app, PKCE S256, prompt=consent unless turned off")
     func authorizationURL() throws {
         let client = LinearClient(configuration: LinearClientConfiguration(
             clientID: "cid", clientSecret: Secret("x"), redirectURI: "http://127.0.0.1:8080/oauth/callback"))
@@ -115,6 +115,11 @@ struct LinearClientGoldenTests {
         #expect(try client.authorizationURL(state: "st", pkce: pkce, scopes: ["read", "write", "app:assignable"]) == """
             https://linear.app/oauth/authorize?client_id=cid&redirect_uri=http%3A%2F%2F127.0.0.1%3A8080%2Foauth%2Fcallback\
             &response_type=code&scope=read,write,app%3Aassignable&state=st&actor=app\
+            &code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256&prompt=consent
+            """)
+        #expect(try client.authorizationURL(state: "st", pkce: pkce, promptConsent: false) == """
+            https://linear.app/oauth/authorize?client_id=cid&redirect_uri=http%3A%2F%2F127.0.0.1%3A8080%2Foauth%2Fcallback\
+            &response_type=code&scope=read,write&state=st&actor=app\
             &code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256
             """)
     }

@@ -590,6 +590,7 @@ struct InstallFlowTests {
                 #expect(authorize["client_id"] == LinearEmulator.defaultClient.id)
                 #expect(authorize["redirect_uri"] == url + "/oauth/callback")
                 #expect(authorize["response_type"] == "code" && authorize["scope"] == "read,write" && authorize["actor"] == "app")
+                #expect(authorize["prompt"] == "consent")
                 #expect(authorize["code_challenge_method"] == "S256" && authorize["code_challenge"]?.count == 43)
                 #expect((authorize["state"]?.count ?? 0) >= 43)
                 #expect(callback.status == 200 && callback.text.contains("Acme (emulated)"))
@@ -686,7 +687,7 @@ struct ServeCommandTests {
 
 @Suite("linear-oauth serve: configuration from a .env file and a secrets directory", .capturesLogs)
 struct ServeConfigurationTests {
-    @Test("the API key from .env and the client secret from the secrets directory; the environment wins over both")
+    @Test("the API key and LINEAR_OAUTH_PROMPT_CONSENT=off from .env, the client secret from the secrets directory; the environment wins over both")
     func envFileAndSecretsDirectory() async throws {
         try await withManagerFixture(.sqlite) { fixture in
             try await fixture.install("org-acme")   // expired: serving it needs the client secret
@@ -700,6 +701,8 @@ struct ServeConfigurationTests {
                 LINEAR_OAUTH_API_KEYS=\(apiKey)
                 LINEAR_WEBHOOK_SECRET=from-the-env-file
                 LINEAR_CLIENT_SECRET=wrong-the-secrets-directory-wins
+                LINEAR_OAUTH_PROMPT_CONSENT=off
+                LINEAR_REDIRECT_URI=http://127.0.0.1:9/oauth/callback
 
                 """.utf8))
             var environment = fixture.environment
@@ -711,6 +714,9 @@ struct ServeConfigurationTests {
             let token = try await RawHTTP.request(.GET, url + "/v1/installations/org-acme/access-token", headers: [("Authorization", "Bearer \(apiKey)")])
             #expect(token.status == 200)
             #expect(try await signedWebhook(url, revokedPayload("org-none")).status == 200)
+            let authorize = try await RawHTTP.request(.GET, url + "/oauth/authorize")
+            let query = RawHTTP.query(try #require(authorize.header("location")))
+            #expect(query["actor"] == "app" && query["prompt"] == nil, "\(query)")
             kill(child.pid, SIGTERM)
             #expect(try await child.waitForExit() == 0)
         }
@@ -844,8 +850,9 @@ struct ServeEmulatorTests {
         #expect(authorize.hasSuffix("/oauth/authorize"))
         let start = try await RawHTTP.request(.GET, authorize)
         let consentURL = try #require(start.header("location"))
+        #expect(RawHTTP.query(consentURL)["prompt"] == "consent")
         let page = try await RawHTTP.request(.GET, consentURL)
-        #expect(page.status == 200 && page.text.contains("Acme (emulated)"))
+        #expect(page.status == 200 && page.text.contains("Acme (emulated)") && page.text.contains("Choose the workspace"))
         var form = RawHTTP.query(consentURL)
         form["decision"] = "approve"
         form["organization_id"] = "org-acme"

@@ -627,6 +627,51 @@ struct AppTokenAndGraphQLTests {
         }
     }
 
+    @Test("appToken and the installs: the install scopes leave them working; other scopes are refused unless opted in, and then Linear (strictly read) revokes them")
+    func appTokenScopesAndInstalls() async throws {
+        try await withManagerFixture(.sqlite) { fixture in
+            await fixture.emulator.add(EmulatedOrganization(id: "org-beta", name: "Beta", urlKey: "beta", appUserID: "app-user-beta"))
+            let installs = try await installMinted(["org-acme", "org-beta"], emulator: fixture.emulator, vault: fixture.vault, expiresIn: 3_600)
+            let viewer = "query { viewer { id } }"
+            let manager = fixture.manager()
+            let calls = { await fixture.emulator.requests().filter { $0.grantType == "client_credentials" }.count }
+
+            // The default asks for the installations' scopes: every install keeps working.
+            let app = try await manager.appToken()
+            #expect(Set(app.scopes) == ["read", "write"])
+            for organization in ["org-acme", "org-beta"] {
+                _ = try await manager.graphQL(viewer, for: organization)
+            }
+            #expect(await fixture.refreshCalls().isEmpty)
+
+            // Other scopes: a configuration error that says why, and nothing asked of Linear.
+            do {
+                _ = try await manager.appToken(scopes: ["read", "write", "comments:create"])
+                Issue.record("other scopes were accepted")
+            } catch {
+                guard case .configuration(let reason)? = error as? TokenManagerError else { Issue.record("\(error)"); return }
+                #expect(reason.contains("revokes") && reason.contains("allowingRevocationOfInstalls"), "\(reason)")
+            }
+            #expect(await calls() == 1)
+            // The installations' scopes written differently are the same scopes.
+            #expect(try await manager.appToken(scopes: ["write"]) == app)
+
+            // Opted in: Linear revokes the installs' grants, in every workspace.
+            let other = try await manager.appToken(scopes: ["read", "write", "comments:create"], allowingRevocationOfInstalls: true)
+            #expect(other.token != app.token)
+            #expect(await calls() == 2)
+            for organization in ["org-acme", "org-beta"] {
+                await #expect(throws: LinearOAuthError.self) { _ = try await fixture.linear.refresh(Secret(installs[organization]!.refreshToken!)) }
+                do {
+                    _ = try await manager.graphQL(viewer, for: organization)
+                    Issue.record("\(organization) survived")
+                } catch {
+                    guard case .reauthorizationRequired? = error as? TokenManagerError else { Issue.record("\(error)"); continue }
+                }
+            }
+        }
+    }
+
     @Test("GraphQL helper: a 401 refreshes once and retries once; RATELIMITED surfaces with its reset time")
     func graphQLHelper() async throws {
         try await withManagerFixture(.sqlite) { fixture in

@@ -21,9 +21,12 @@ public struct LinearClient: Sendable {
     // MARK: - Authorization
 
     /// The URL of Linear's consent page for an install: `response_type=code`, comma-separated
-    /// scopes, `actor`, `state` and a PKCE S256 challenge.
+    /// scopes, `actor`, `state`, a PKCE S256 challenge and, unless `promptConsent` is `false`,
+    /// `prompt=consent` (Linear then always shows its consent screen, where someone who belongs to
+    /// several workspaces chooses the one to install into; without it Linear installs into the
+    /// workspace they are signed in to).
     public func authorizationURL(
-        state: String, pkce: PKCE, scopes: [String] = ["read", "write"], actor: String = "app", prompt: Bool = false
+        state: String, pkce: PKCE, scopes: [String] = ["read", "write"], actor: String = "app", promptConsent: Bool = true
     ) throws(LinearOAuthError) -> String {
         guard let redirectURI = configuration.redirectURI else {
             throw .configuration(.init(message: "LINEAR_REDIRECT_URI is not set"))
@@ -33,7 +36,7 @@ public struct LinearClient: Sendable {
             ("scope", scopes.joined(separator: ",")), ("state", state), ("actor", actor),
             ("code_challenge", pkce.challenge), ("code_challenge_method", "S256"),
         ]
-        if prompt { fields.append(("prompt", "consent")) }
+        if promptConsent { fields.append(("prompt", "consent")) }
         let separator = configuration.authorizeURL.contains("?") ? "&" : "?"
         // Commas stay literal in the scope list, as Linear's docs write it (`scope=read,write`).
         return configuration.authorizeURL + separator

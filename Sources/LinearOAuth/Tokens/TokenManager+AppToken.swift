@@ -3,11 +3,31 @@ import Foundation
 /// The app's own token (`client_credentials`), through the same single flight as installations.
 extension TokenManager {
     /// The app's own access token (`client_credentials` grant, valid 30 days, no refresh token):
-    /// cached, stored encrypted, and renewed before it expires. Asking for other scopes than the
-    /// stored token's renews it (and Linear then revokes the earlier app tokens).
-    public func appToken(scopes: [String] = ["read", "write"]) async throws(TokenManagerError) -> AppToken {
-        let margin = configuration.appTokenRenewalMargin.timeInterval
+    /// cached, stored encrypted, and renewed before it expires.
+    ///
+    /// - Parameters:
+    ///   - scopes: The scopes to ask for; `nil` (the default): the installations' scopes
+    ///     (``Configuration/installScopes``).
+    ///   - allowingRevocationOfInstalls: Linear documents that a `client_credentials` request whose
+    ///     scopes differ revokes all of the app's existing app-actor tokens; read strictly, that
+    ///     includes the tokens of every `actor=app` installation, which then need installing again.
+    ///     Scopes other than the installations' are refused with ``TokenManagerError/configuration(reason:)``
+    ///     (nothing asked of Linear) unless this is `true`.
+    public func appToken(
+        scopes: [String]? = nil, allowingRevocationOfInstalls: Bool = false
+    ) async throws(TokenManagerError) -> AppToken {
+        let installScopes = Set(configuration.installScopes + ["read"])
+        let scopes = scopes ?? configuration.installScopes
         let wanted = Set(scopes + ["read"])
+        guard wanted == installScopes || allowingRevocationOfInstalls else {
+            throw .configuration(reason: """
+                the app token was asked for scopes \(wanted.sorted().joined(separator: ",")), but installations have \
+                \(installScopes.sorted().joined(separator: ",")): Linear documents that a client_credentials request with \
+                different scopes revokes the app's existing app-actor tokens, which can include every actor=app \
+                installation. Ask for the installations' scopes, or pass allowingRevocationOfInstalls: true to accept that.
+                """)
+        }
+        let margin = configuration.appTokenRenewalMargin.timeInterval
         while true {
             let result: Result<AppToken, any Error>
             var led = false

@@ -31,6 +31,12 @@ extension TokenManager {
         /// records this client). Off in development (`serve --emulator`), so that a real grant is never
         /// sent to the emulator and marked when it refuses it.
         public var adoptsUnboundGrants = true
+        /// The scopes installations ask for (the authorize URL's `scope`; `read` is always granted).
+        /// ``TokenManager/appToken(scopes:allowingRevocationOfInstalls:)`` asks for these, and refuses
+        /// others unless told to: Linear documents that a `client_credentials` request with different
+        /// scopes revokes all of the app's existing app-actor tokens, which read strictly includes
+        /// every `actor=app` installation.
+        public var installScopes: [String] = ["read", "write"]
         /// Renew the app token (30 days) when it expires within this long.
         public var appTokenRenewalMargin: Duration = .seconds(86_400)
         /// Where metrics go; `nil`: the process-wide `MetricsSystem` (a Prometheus registry, say).

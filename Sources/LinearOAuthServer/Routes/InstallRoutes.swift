@@ -38,7 +38,7 @@ struct InstallRoutes {
             return response
         }
         do {
-            let url = try manager.linear.authorizationURL(state: state, pkce: pkce, scopes: configuration.scopes, actor: "app")
+            let url = try manager.linear.authorizationURL(state: state, pkce: pkce, scopes: configuration.scopes, actor: "app", promptConsent: configuration.promptConsent)
             return Response(status: .found, headers: [.location: url, .cacheControl: "no-store"])
         } catch {
             return Responses.page(.internalServerError, "Install failed", "The service is not configured for installs: \(error)")

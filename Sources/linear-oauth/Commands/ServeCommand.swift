@@ -72,6 +72,10 @@ struct ServeCommand: AsyncParsableCommand {
         valueName: "requests"))
     var installRateLimit: Int?
 
+    @Flag(inversion: .prefixedNo, help: ArgumentHelp(
+        "Send prompt=consent on the authorize URL, so that Linear always shows its consent screen and someone in several workspaces chooses one; --no-prompt-consent installs into the workspace they are signed in to. (env: LINEAR_OAUTH_PROMPT_CONSENT; default: on)"))
+    var promptConsent: Bool?
+
     @Flag(name: .customLong("trust-proxy"), help: ArgumentHelp(
         "The service is behind a reverse proxy: the client's address is the last X-Forwarded-For entry. Without a proxy that sets it, clients could claim any address. (env: LINEAR_OAUTH_TRUST_PROXY)"))
     var trustProxy = false
@@ -159,7 +163,11 @@ struct ServeCommand: AsyncParsableCommand {
         limits.maxConnections = try settings.count(
             "LINEAR_OAUTH_MAX_CONNECTIONS", flag: maxConnections, default: min(1_000, Self.openFileLimit() - 128))
         guard limits.maxConnections > 0 else { throw ValidationError("LINEAR_OAUTH_MAX_CONNECTIONS must be at least 1") }
-        if let scopes = settings.list("LINEAR_OAUTH_SCOPES", flag: scopes) { configuration.scopes = scopes }
+        if let scopes = settings.list("LINEAR_OAUTH_SCOPES", flag: scopes) {
+            configuration.scopes = scopes
+            managerConfiguration.installScopes = scopes
+        }
+        configuration.promptConsent = try settings.isOn("LINEAR_OAUTH_PROMPT_CONSENT", flag: promptConsent, default: true)
         let logger = Logger(label: "linear-oauth.serve")
         let keyOptions = self.keys
         let port = listenPort

@@ -50,8 +50,14 @@ struct Settings {
     /// A switch: the flag, else the variable (`1`, `true`, `yes` or `on`; `0`, `false`, `no` or `off`).
     /// - Throws: `ValidationError` naming the variable.
     func isOn(_ variable: String, flag: Bool) throws -> Bool {
-        if flag { return true }
-        guard let text = string(variable, flag: nil)?.lowercased() else { return false }
+        try isOn(variable, flag: flag ? true : nil, default: false)
+    }
+
+    /// A switch with both spellings (`--x` / `--no-x`): the flag when given, else the variable, else `fallback`.
+    /// - Throws: `ValidationError` when the variable is neither true nor false.
+    func isOn(_ variable: String, flag: Bool?, default fallback: Bool) throws -> Bool {
+        if let flag { return flag }
+        guard let text = string(variable, flag: nil)?.lowercased() else { return fallback }
         if ["1", "true", "yes", "on"].contains(text) { return true }
         if ["0", "false", "no", "off"].contains(text) { return false }
         throw ValidationError("\(variable) must be true or false")
