@@ -519,21 +519,17 @@ actor EmulatorState {
             if now.timeIntervalSince(window.start) >= TimeInterval(settings.rateLimitWindow) { window = (now, 0) }
             window.count += 1
             rateWindows[token] = window
-            let reset = Int64((window.start.timeIntervalSince1970 + TimeInterval(settings.rateLimitWindow)) * 1000)
-            headers = [
-                ("X-RateLimit-Requests-Limit", String(limit)),
-                ("X-RateLimit-Requests-Remaining", String(max(0, limit - window.count))),
-                ("X-RateLimit-Requests-Reset", String(reset)),
-                ("X-RateLimit-Complexity-Limit", "250000"),
-                ("X-RateLimit-Complexity-Remaining", "250000"),
-                ("X-RateLimit-Complexity-Reset", String(reset)),
-            ]
+            let (rateHeaders, retryAt) = Self.rateLimitHeaders(
+                budget: settings.rateLimitBudget, limit: limit, used: window.count, windowStart: window.start,
+                window: TimeInterval(settings.rateLimitWindow))
+            headers = rateHeaders
             if window.count > limit {
                 record.outcome = "rate_limited"
                 record.status = settings.rateLimitStatus
+                headers.append(("Retry-After", String(max(1, Int(retryAt.timeIntervalSince(now).rounded(.up))))))
                 return .json(settings.rateLimitStatus, ["errors": [[
                     "message": "Rate limit exceeded",
-                    "extensions": ["code": "RATELIMITED", "type": "ratelimited", "statusCode": settings.rateLimitStatus, "userError": true],
+                    "extensions": ["code": "RATELIMITED", "type": "ratelimited", "statusCode": 429, "userError": true],
                 ]]], headers: headers)
             }
         }
@@ -561,6 +557,35 @@ actor EmulatorState {
     // MARK: - Helpers
 
     /// An OAuth error answer, logged with its code as the outcome.
+    /// Linear's three budgets for a token that has used `used` of `limit` in the window that started at
+    /// `windowStart`: the chosen one runs out at the window's end, the others have plenty left and
+    /// reset half a window earlier and a whole window later: a client must wait for the budget that
+    /// ran out (and `Retry-After`), not for the latest reset it sees. Also returns when the chosen budget resets.
+    static func rateLimitHeaders(
+        budget: EmulatorSettings.RateLimitBudget, limit: Int, used: Int, windowStart: Date, window: TimeInterval
+    ) -> ([(String, String)], Date) {
+        let others = EmulatorSettings.RateLimitBudget.allCases.filter { $0 != budget }
+        let resets: [EmulatorSettings.RateLimitBudget: Date] = [
+            budget: windowStart.addingTimeInterval(window),
+            others[0]: windowStart.addingTimeInterval(window / 2),
+            others[1]: windowStart.addingTimeInterval(window * 2),
+        ]
+        var headers: [(String, String)] = []
+        for (kind, prefix, scale) in [
+            (EmulatorSettings.RateLimitBudget.requests, "X-RateLimit-Requests", 1),
+            (.complexity, "X-RateLimit-Complexity", 100), (.endpointRequests, "X-RateLimit-Endpoint-Requests", 1),
+        ] {
+            // The chosen budget holds `limit`; the others ten times as much.
+            let size = (kind == budget ? limit : limit * 10) * scale
+            headers += [
+                (prefix + "-Limit", String(size)),
+                (prefix + "-Remaining", String(max(0, size - used * scale))),
+                (prefix + "-Reset", String(Int64(resets[kind]!.timeIntervalSince1970 * 1000))),
+            ]
+        }
+        return (headers, resets[budget]!)
+    }
+
     static func reject(_ record: inout EmulatorRequestRecord, _ status: Int, _ error: String, _ description: String) -> EmulatorResponse {
         record.outcome = error
         return .oauthError(status, error, description)

@@ -21,8 +21,17 @@ public struct EmulatorSettings: Sendable, Codable, Equatable {
     public var rateLimitRequests: Int?
     /// The rate-limit window in seconds.
     public var rateLimitWindow: Int = 3_600
-    /// The HTTP status of a `RATELIMITED` answer (Linear sends 400 or 429).
+    /// The HTTP status of a `RATELIMITED` answer: 400 (seen from Linear, with `extensions.statusCode`
+    /// 429), 429, or 200 (one copy of Linear's docs).
     public var rateLimitStatus: Int = 400
+    /// The budget that runs out at `rateLimitRequests`; the others are reported with plenty left.
+    public var rateLimitBudget: RateLimitBudget = .requests
+
+    /// Linear's three rate-limit budgets.
+    public enum RateLimitBudget: String, Sendable, Codable, CaseIterable {
+        case requests, complexity
+        case endpointRequests = "endpoint_requests"
+    }
 
     public init() {}
 
@@ -37,6 +46,7 @@ public struct EmulatorSettings: Sendable, Codable, Equatable {
         case rateLimitRequests = "rate_limit_requests"
         case rateLimitWindow = "rate_limit_window"
         case rateLimitStatus = "rate_limit_status"
+        case rateLimitBudget = "rate_limit_budget"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -52,6 +62,7 @@ public struct EmulatorSettings: Sendable, Codable, Equatable {
         rateLimitRequests = try c.decodeIfPresent(Int.self, forKey: .rateLimitRequests)
         rateLimitWindow = try c.decodeIfPresent(Int.self, forKey: .rateLimitWindow) ?? d.rateLimitWindow
         rateLimitStatus = try c.decodeIfPresent(Int.self, forKey: .rateLimitStatus) ?? d.rateLimitStatus
+        rateLimitBudget = try c.decodeIfPresent(RateLimitBudget.self, forKey: .rateLimitBudget) ?? d.rateLimitBudget
     }
 
     static let defaults = EmulatorSettings()

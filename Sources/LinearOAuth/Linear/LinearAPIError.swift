@@ -4,7 +4,8 @@ import Foundation
 public enum LinearAPIError: Error, Equatable, CustomStringConvertible {
     /// HTTP 401 `AUTHENTICATION_ERROR`: the access token is missing, expired or revoked.
     case authenticationFailed(message: String)
-    /// `RATELIMITED` (HTTP 429 or 400): wait until `resetAt` when Linear said.
+    /// `RATELIMITED`, whatever the HTTP status (400, 429 or 200), or a bare 429: wait until `resetAt`
+    /// when Linear said (``LinearRateLimit/retryAt``: `Retry-After` and the resets of the exhausted budgets).
     case rateLimited(resetAt: Date?, message: String)
     /// Other GraphQL errors, with their messages and codes.
     case graphQL(messages: [String], codes: [String], status: Int)

@@ -134,17 +134,22 @@ public struct LinearClient: Sendable {
         }
         let object = try? JSONSerialization.jsonObject(with: body) as? [String: Any]
         let errors = (object?["errors"] as? [[String: Any]]) ?? []
-        let codes = errors.compactMap { ($0["extensions"] as? [String: Any])?["code"] as? String }
+        let extensions = errors.compactMap { $0["extensions"] as? [String: Any] }
+        let codes = extensions.compactMap { $0["code"] as? String }
         let messages = errors.compactMap { $0["message"] as? String }.map { Self.scrub($0, secrets: [accessToken.value]) }
-        let resetAt = headers.first(name: "X-RateLimit-Requests-Reset").flatMap(Double.init)
-            .map { Date(timeIntervalSince1970: $0 / 1000) }
-        if codes.contains("RATELIMITED") {
-            throw .rateLimited(resetAt: resetAt, message: messages.first ?? "rate limited")
+        let rateLimit = LinearRateLimit(headers: headers)
+        // RATELIMITED has come with HTTP 400 (and `extensions.statusCode` 429), 429, and in one copy of
+        // Linear's docs 200: the body decides, whatever the status. Linear's SDK also goes by
+        // `extensions.type` "ratelimited", and by a bare 429.
+        let rateLimited = codes.contains("RATELIMITED")
+            || extensions.contains { ($0["type"] as? String)?.lowercased() == "ratelimited" } || status == 429
+        if rateLimited {
+            throw .rateLimited(resetAt: rateLimit.retryAt, message: messages.first ?? "rate limited (HTTP \(status))")
         }
         if status == 401 || codes.contains("AUTHENTICATION_ERROR") {
             throw .authenticationFailed(message: messages.first ?? "authentication required")
         }
-        if status >= 500 || status == 429 {
+        if status >= 500 {
             throw .transport(Self.classify(status: status, headers: headers, body: body, secrets: [accessToken.value]))
         }
         guard !errors.isEmpty || status != 200 || object?["data"] != nil else {
@@ -155,10 +160,7 @@ public struct LinearClient: Sendable {
         else {
             throw .graphQL(messages: messages.isEmpty ? ["HTTP \(status)"] : messages, codes: codes, status: status)
         }
-        return LinearGraphQLResponse(
-            data: dataJSON,
-            requestsRemaining: headers.first(name: "X-RateLimit-Requests-Remaining").flatMap { Int($0) },
-            requestsResetAt: resetAt)
+        return LinearGraphQLResponse(data: dataJSON, rateLimit: rateLimit)
     }
 
     // MARK: - HTTP

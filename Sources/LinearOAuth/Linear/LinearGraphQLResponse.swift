@@ -4,10 +4,13 @@ import Foundation
 public struct LinearGraphQLResponse: Sendable {
     /// The `data` object as JSON.
     public var data: Data
+    /// What Linear said about its rate limits (every answer carries them).
+    public var rateLimit: LinearRateLimit
+
     /// `X-RateLimit-Requests-Remaining`, when sent.
-    public var requestsRemaining: Int?
+    public var requestsRemaining: Int? { rateLimit.requests?.remaining }
     /// `X-RateLimit-Requests-Reset`, when sent.
-    public var requestsResetAt: Date?
+    public var requestsResetAt: Date? { rateLimit.requests?.resetAt }
 
     /// Decodes `data` into a type of yours.
     public func decode<T: Decodable>(_ type: T.Type) throws -> T {
