@@ -316,6 +316,12 @@ struct EmulatorTests {
             #expect(limited.status == 429)
             #expect(((limited.json["errors"] as? [[String: Any]])?.first?["extensions"] as? [String: Any])?["code"] as? String == "RATELIMITED")
             #expect(limited.header("X-RateLimit-Requests-Remaining") == "0")
+            // Retry-After until the requests budget resets; the other budgets have some left.
+            let retryAfter = try #require(limited.header("Retry-After").flatMap(Int.init))
+            #expect(retryAfter > 3_500 && retryAfter <= 3_600)
+            #expect(limited.header("X-RateLimit-Complexity-Remaining").flatMap(Int.init).map { $0 > 0 } == true)
+            #expect(limited.header("X-RateLimit-Endpoint-Requests-Remaining").flatMap(Int.init).map { $0 > 0 } == true)
+            #expect(first.header("Retry-After") == nil)
         }
     }
 

@@ -104,6 +104,16 @@ struct LinearClientGoldenTests {
             #expect(request.header("Content-Type") == ["application/json"])
             #expect(request.body == #"{"query":"query { viewer { id } }","variables":{}}"#)
         }
+        // A 200 that carries errors beside data is an error, with Linear's message and code.
+        let partial = #"{"data":{"viewer":null},"errors":[{"message":"Entity not found","extensions":{"code":"INPUT_ERROR","type":"invalid input"}}]}"#
+        try await withCapture(partial) { client, _ in
+            do {
+                _ = try await client.graphQL("query { viewer { id } }", accessToken: Secret("lin_oauth_abc"))
+                Issue.record("a 200 with errors was taken as an answer")
+            } catch {
+                #expect(error as? LinearAPIError == .graphQL(messages: ["Entity not found"], codes: ["INPUT_ERROR"], status: 200))
+            }
+        }
     }
 
     @Test("the authorize URL: client_id, redirect_uri, response_type=code, comma scopes, state, actor=app, PKCE S256, prompt=consent unless turned off")

@@ -510,6 +510,23 @@ struct TokenManagerTests {
             await expectKind(.reauthorization, code: "invalid_grant", status: 400) { _ = try await fixture.linear.refresh(Secret(grant.refreshToken!)) }
             let cli = try await runProcess(BuiltProducts.url("linear-oauth"), ["token", "org-acme"], environment: fixture.environment)
             expectOneLineError(cli, status: 3, mentioning: ["not installed"])
+
+            // An access token Linear no longer knows (400), then the refresh token ends the grant: no failure.
+            let globex = try await fixture.install("org-globex", expiresIn: 3_600)
+            var stale = try #require(try await fixture.vault.load(organizationID: "org-globex"))
+            stale.accessToken = Secret("lin_oauth_unknown")
+            try await fixture.vault.save(stale)
+            await fixture.emulator.clearRequests()
+            #expect(try await manager.revoke(for: "org-globex").linearFailures.isEmpty)
+            #expect(await fixture.emulator.requests().filter { $0.endpoint == "revoke" }.map(\.status) == [400, 200])
+            await expectKind(.reauthorization, code: "invalid_grant", status: 400) { _ = try await fixture.linear.refresh(Secret(globex.refreshToken!)) }
+
+            // Neither revocable (the grant ended at Linear already): reported, and the row deleted all the same.
+            let gone = try await fixture.install("org-globex", expiresIn: 3_600)
+            _ = try await fixture.linear.revoke(Secret(gone.refreshToken!), hint: .refreshToken)
+            let failed = try await manager.revoke(for: "org-globex")
+            #expect(failed.wasInstalled && failed.linearFailures.count == 2, "\(failed.linearFailures)")
+            #expect(try await fixture.test.store.load(organizationID: "org-globex") == nil)
         }
     }
 

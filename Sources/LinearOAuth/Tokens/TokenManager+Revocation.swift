@@ -11,8 +11,8 @@ extension TokenManager {
         public var linearFailures: [String]
     }
 
-    /// Revokes the refresh and access tokens at Linear (best effort), deletes them locally and
-    /// evicts them from memory. Idempotent; afterwards the organization reads as not installed.
+    /// Revokes the grant at Linear (best effort: the access token, then the refresh token in case
+    /// revoking one did not end both), deletes the tokens locally and evicts them from memory. Idempotent; afterwards the organization reads as not installed.
     @discardableResult
     public func revoke(for organizationID: String) async throws(TokenManagerError) -> Revocation {
         evict(organizationID)
@@ -28,8 +28,9 @@ extension TokenManager {
                 }
                 var failures: [String] = []
                 do {
-                    // The access token first; revoking it ends the whole grant at Linear, so the refresh
-                    // token's revoke then answers 400 (already gone): that is success, not a failure.
+                    // The access token first. Revoking either token ends the whole grant at Linear, so
+                    // once one revoke succeeded the other's 400 (already gone), or an expired access
+                    // token's, is success, not a failure.
                     let current = try keyRing.open(sealed)
                     var grantEnded = false
                     for (token, hint) in [(current.accessToken, LinearTokenTypeHint.accessToken), (current.refreshToken, .refreshToken)] {
@@ -37,8 +38,6 @@ extension TokenManager {
                             switch try await self.linear.revoke(token, hint: hint) {
                             case .revoked:
                                 grantEnded = true
-                            case .notRevoked where hint == .refreshToken && grantEnded:
-                                break
                             case .notRevoked(let reason):
                                 failures.append("\(hint.rawValue): \(reason)")
                             case .unauthenticated:
@@ -48,6 +47,7 @@ extension TokenManager {
                             failures.append("\(hint.rawValue): \(error)")
                         }
                     }
+                    if grantEnded { failures.removeAll() }
                 } catch {
                     // Tokens we cannot open cannot be revoked at Linear, but they are deleted all the same.
                     failures.append("tokens not revoked at Linear: \(error)")
