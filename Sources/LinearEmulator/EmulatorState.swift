@@ -556,7 +556,6 @@ actor EmulatorState {
 
     // MARK: - Helpers
 
-    /// An OAuth error answer, logged with its code as the outcome.
     /// Linear's three budgets for a token that has used `used` of `limit` in the window that started at
     /// `windowStart`: the chosen one runs out at the window's end, the others have plenty left and
     /// reset half a window earlier and a whole window later: a client must wait for the budget that
@@ -575,17 +574,19 @@ actor EmulatorState {
             (EmulatorSettings.RateLimitBudget.requests, "X-RateLimit-Requests", 1),
             (.complexity, "X-RateLimit-Complexity", 100), (.endpointRequests, "X-RateLimit-Endpoint-Requests", 1),
         ] {
-            // The chosen budget holds `limit`; the others ten times as much.
+            // The chosen budget holds `limit`; the others ten times as much, and never run out here.
             let size = (kind == budget ? limit : limit * 10) * scale
+            let spent = (kind == budget ? used : min(used, limit)) * scale
             headers += [
                 (prefix + "-Limit", String(size)),
-                (prefix + "-Remaining", String(max(0, size - used * scale))),
+                (prefix + "-Remaining", String(max(0, size - spent))),
                 (prefix + "-Reset", String(Int64(resets[kind]!.timeIntervalSince1970 * 1000))),
             ]
         }
         return (headers, resets[budget]!)
     }
 
+    /// An OAuth error answer, logged with its code as the outcome.
     static func reject(_ record: inout EmulatorRequestRecord, _ status: Int, _ error: String, _ description: String) -> EmulatorResponse {
         record.outcome = error
         return .oauthError(status, error, description)

@@ -168,7 +168,7 @@ extension FaultSuite {
                 #expect(try await target.snapshot() == before, "a refused webhook changed what is stored")
 
                 // A real uninstall, the workspace installed again, then the same delivery replayed. Signed
-                // now, not when the test began: the service refuses deliveries more than 60 s old.
+                // now, not when the test began: the service refuses other deliveries more than 60 s old.
                 let uninstall = payload("org-seed-1", timestamp: Int64(Date().timeIntervalSince1970 * 1000), id: "delivery-1")
                 let first = try await target.webhook(uninstall)
                 #expect(first.status == 200 && first.body.contains("deleted"))

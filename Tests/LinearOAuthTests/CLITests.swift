@@ -299,6 +299,8 @@ struct CLITests {
             "--install-rate-limit", "LINEAR_OAUTH_INSTALL_RATE_LIMIT", "--trust-proxy", "LINEAR_OAUTH_TRUST_PROXY",
             "--max-pending-installs", "LINEAR_OAUTH_MAX_PENDING_INSTALLS", "--idle-timeout", "LINEAR_OAUTH_IDLE_TIMEOUT",
             "--header-timeout", "LINEAR_OAUTH_HEADER_TIMEOUT", "--max-connections", "LINEAR_OAUTH_MAX_CONNECTIONS",
+            "--uninstall-webhook-tolerance", "LINEAR_OAUTH_UNINSTALL_WEBHOOK_TOLERANCE",
+            "--prompt-consent", "--no-prompt-consent", "LINEAR_OAUTH_PROMPT_CONSENT", "--scopes", "LINEAR_OAUTH_SCOPES",
         ] {
             #expect(serve.stdout.contains(name), "serve --help: \(name)")
         }

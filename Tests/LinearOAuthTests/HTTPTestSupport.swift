@@ -18,16 +18,23 @@ struct CapturedRequest: Sendable {
     func header(_ name: String) -> [String] { headers.filter { $0.0.lowercased() == name.lowercased() }.map(\.1) }
 }
 
-/// A loopback HTTP server that records every request and answers with a canned status and body.
+/// A loopback HTTP server that records every request and answers with a canned status and body
+/// (after any queued answers, in order).
 final class CaptureServer: Sendable {
     private let captured = Mutex<[CapturedRequest]>([])
     private let answer = Mutex<(status: Int, body: String, headers: [(String, String)])>((200, "{}", []))
+    private let queued = Mutex<[(status: Int, body: String, headers: [(String, String)])]>([])
     private let task = Mutex<Task<Void, any Error>?>(nil)
 
     var requests: [CapturedRequest] { captured.withLock { $0 } }
 
     func respond(status: Int, body: String, headers: [(String, String)] = []) {
         answer.withLock { $0 = (status, body, headers) }
+    }
+
+    /// The next request gets this answer instead of the canned one (several queue up in order).
+    func queue(status: Int, body: String, headers: [(String, String)] = []) {
+        queued.withLock { $0.append((status, body, headers)) }
     }
 
     func start() async throws -> String {
@@ -40,7 +47,7 @@ final class CaptureServer: Sendable {
                     method: request.method.rawValue, path: request.uri.string,
                     headers: request.headers.map { ($0.name.rawName, $0.value) }, body: String(buffer: body)))
             }
-            let (status, text, extra) = self.answer.withLock { $0 }
+            let (status, text, extra) = self.queued.withLock { $0.isEmpty ? nil : $0.removeFirst() } ?? self.answer.withLock { $0 }
             var headers: HTTPFields = [.contentType: "application/json"]
             for (name, value) in extra { headers.append(HTTPField(name: HTTPField.Name(name)!, value: value)) }
             return Response(status: .init(code: status), headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))

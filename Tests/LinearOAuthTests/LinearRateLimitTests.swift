@@ -90,10 +90,14 @@ struct LinearRateLimitTests {
         }
     }
 
-    @Test("a bare 429 (no GraphQL body) is a rate limit with Retry-After's time, not a transport failure")
-    func bare429() async throws {
+    @Test("a bare 429 (no GraphQL body) is a rate limit with Retry-After's time, not a transport failure; so is extensions.type alone",
+          arguments: [
+            (429, "Too Many Requests"),
+            (400, #"{"errors":[{"message":"Too many requests","extensions":{"type":"ratelimited","statusCode":429}}]}"#),
+          ])
+    func bare429(status: Int, body: String) async throws {
         let server = CaptureServer()
-        server.respond(status: 429, body: "Too Many Requests", headers: [("Retry-After", "30"), ("Content-Type", "text/plain")])
+        server.respond(status: status, body: body, headers: [("Retry-After", "30"), ("Content-Type", "text/plain")])
         let url = try await server.start()
         let client = LinearClient(configuration: LinearClientConfiguration(clientID: "c", clientSecret: Secret("s"), apiURL: url))
         let before = Date()

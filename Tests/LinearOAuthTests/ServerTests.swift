@@ -251,6 +251,12 @@ struct ServerTests {
                 let headerOnly = try await signedWebhook(
                     url, noTimestamp, extraHeaders: [("linear-timestamp", String(Int64(Date().timeIntervalSince1970 * 1000)))])
                 #expect(headerOnly.status == 400 && headerOnly.json["error"] as? String == "missing_timestamp")
+                // Without webhookTimestamp, createdAt decides: a day and more old is stale; unreadable is missing.
+                var createdOnly = revokedPayload("org-acme", at: Date().addingTimeInterval(-25 * 3_600))
+                createdOnly.removeValue(forKey: "webhookTimestamp")
+                #expect(try await signedWebhook(url, createdOnly).json["error"] as? String == "stale_timestamp")
+                createdOnly["createdAt"] = "yesterday"
+                #expect(try await signedWebhook(url, createdOnly).json["error"] as? String == "missing_timestamp")
                 var huge = revokedPayload("org-acme")
                 huge["padding"] = String(repeating: "x", count: 100_000)
                 #expect(try await signedWebhook(url, huge).status == 400)
@@ -263,7 +269,9 @@ struct ServerTests {
                 #expect(ignored.status == 200 && ignored.json["status"] as? String == "ignored")
                 #expect(try await fixture.test.store.load(organizationID: "org-acme") != nil)
 
-                let accepted = try await signedWebhook(url, revokedPayload("org-acme"))
+                var createdAtOnly = revokedPayload("org-acme")   // createdAt alone is enough
+                createdAtOnly.removeValue(forKey: "webhookTimestamp")
+                let accepted = try await signedWebhook(url, createdAtOnly)
                 #expect(accepted.status == 200 && accepted.json["status"] as? String == "deleted")
                 #expect(try await fixture.test.store.load(organizationID: "org-acme") == nil)
             }

@@ -530,6 +530,25 @@ struct TokenManagerTests {
         }
     }
 
+    @Test("revoke: once the access token's revoke succeeded, a refresh-token revoke without an answer is still reported")
+    func revokeUnanswered() async throws {
+        try await withManagerFixture(.sqlite) { fixture in
+            try await fixture.install(expiresIn: 3_600)
+            let linear = CaptureServer()
+            linear.queue(status: 200, body: "{}")
+            linear.respond(status: 503, body: #"{"error":"server_error"}"#)
+            let url = try await linear.start()
+            var configuration = fixture.linear.configuration
+            configuration.apiURL = url
+            let manager = TokenManager(vault: fixture.vault, linear: LinearClient(configuration: configuration))
+            let result = try await manager.revoke(for: "org-acme")
+            await linear.stop()
+            #expect(linear.requests.map { $0.body.contains("token_type_hint=access_token") } == [true, false])
+            #expect(result.linearFailures.count == 1 && result.linearFailures[0].hasPrefix("refresh_token:"), "\(result.linearFailures)")
+            #expect(try await fixture.test.store.load(organizationID: "org-acme") == nil)
+        }
+    }
+
     @Test("the background refresher refreshes exactly the installations inside its window", arguments: StoreKind.allCases)
     func backgroundRefresher(kind: StoreKind) async throws {
         try await withManagerFixture(kind) { fixture in

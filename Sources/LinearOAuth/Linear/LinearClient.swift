@@ -44,6 +44,13 @@ public struct LinearClient: Sendable {
             .joined(separator: "&")
     }
 
+    @available(*, deprecated, renamed: "authorizationURL(state:pkce:scopes:actor:promptConsent:)", message: "prompt=consent is now sent by default")
+    public func authorizationURL(
+        state: String, pkce: PKCE, scopes: [String] = ["read", "write"], actor: String = "app", prompt: Bool
+    ) throws(LinearOAuthError) -> String {
+        try authorizationURL(state: state, pkce: pkce, scopes: scopes, actor: actor, promptConsent: prompt)
+    }
+
     // MARK: - Token endpoint
 
     /// Exchanges an authorization code (with its PKCE verifier) for tokens.
@@ -208,7 +215,7 @@ public struct LinearClient: Sendable {
         let object = try? JSONSerialization.jsonObject(with: body) as? [String: Any]
         let code = object?["error"] as? String
         let description = Self.scrub((object?["error_description"] as? String) ?? code ?? "HTTP \(status)", secrets: secrets)
-        let retryAfter = headers.first(name: "Retry-After").flatMap(Self.parseRetryAfter)
+        let retryAfter = headers.first(name: "Retry-After").flatMap { Self.parseRetryAfter($0) }
         if status == 429 || status >= 500 {
             return .transient(.init(code: code, message: description, status: status, retryAfter: retryAfter))
         }
@@ -229,12 +236,12 @@ public struct LinearClient: Sendable {
     }
 
     /// `Retry-After` as seconds or an HTTP date.
-    static func parseRetryAfter(_ value: String) -> Duration? {
+    static func parseRetryAfter(_ value: String, now: Date = Date()) -> Duration? {
         if let seconds = Int(value.trimmingCharacters(in: .whitespaces)) { return .seconds(max(0, seconds)) }
         let formatter = DateFormatter()
         formatter.locale = Locale(identifier: "en_US_POSIX")
         formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
-        return formatter.date(from: value).map { .seconds(max(0, Int($0.timeIntervalSinceNow.rounded(.up)))) }
+        return formatter.date(from: value).map { .seconds(max(0, Int($0.timeIntervalSince(now).rounded(.up)))) }
     }
 
     /// Scopes as Linear sends them: a space-separated string, a comma-separated one, or (apps

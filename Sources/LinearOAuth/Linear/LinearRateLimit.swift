@@ -56,7 +56,7 @@ public struct LinearRateLimit: Sendable, Equatable {
         requests = budget("X-RateLimit-Requests")
         complexity = budget("X-RateLimit-Complexity")
         endpointRequests = budget("X-RateLimit-Endpoint-Requests")
-        retryAfter = value("Retry-After").flatMap(LinearClient.parseRetryAfter).map {
+        retryAfter = value("Retry-After").flatMap { LinearClient.parseRetryAfter($0, now: now) }.map {
             now.addingTimeInterval(TimeInterval($0.components.seconds))
         }
     }

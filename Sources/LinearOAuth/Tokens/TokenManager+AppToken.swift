@@ -5,9 +5,14 @@ extension TokenManager {
     /// The app's own access token (`client_credentials` grant, valid 30 days, no refresh token):
     /// cached, stored encrypted, and renewed before it expires.
     ///
+    /// There is one app token per client: asking for other scopes than the stored one's fetches a new
+    /// one, and Linear then revokes the earlier (so callers alternating between two sets of scopes
+    /// revoke each other's tokens).
+    ///
     /// - Parameters:
-    ///   - scopes: The scopes to ask for; `nil` (the default): the installations' scopes
-    ///     (``Configuration/installScopes``).
+    ///   - scopes: The scopes to ask for; `nil` (the default): the configured install scopes
+    ///     (``Configuration/installScopes``). Installations made under other scopes earlier are not
+    ///     looked at.
     ///   - allowingRevocationOfInstalls: Linear documents that a `client_credentials` request whose
     ///     scopes differ revokes all of the app's existing app-actor tokens; read strictly, that
     ///     includes the tokens of every `actor=app` installation, which then need installing again.
@@ -78,10 +83,16 @@ extension TokenManager {
             throw TokenManagerError.temporarilyUnavailable(
                 organizationID: "(app token)", reason: error.description, retryAfter: error.details.retryAfter)
         }
-        let granted = answer.scopes.isEmpty ? Array(wanted) : answer.scopes
+        // Kept under the scopes asked for, `read` included: were it kept under a differently written
+        // answer, every call would miss the cache and fetch again, and each fetch revokes the last.
+        let asked = wanted.sorted()
+        if !answer.scopes.isEmpty, Set(answer.scopes + ["read"]) != wanted {
+            logger.warning("Linear granted the app token other scopes than asked for", metadata: [
+                "asked": .string(asked.joined(separator: ",")), "granted": .string(answer.scopes.joined(separator: ","))])
+        }
         try await vault.store.saveAppToken(
-            vault.keyRing.sealAppToken(clientID: clientID, accessToken: answer.accessToken, expiresAt: answer.expiresAt, scopes: granted))
+            vault.keyRing.sealAppToken(clientID: clientID, accessToken: answer.accessToken, expiresAt: answer.expiresAt, scopes: asked))
         logger.info("fetched the app token", metadata: ["expires_at": .string(RFC3339.format(answer.expiresAt))])
-        return AppToken(token: answer.accessToken, expiresAt: answer.expiresAt, scopes: granted)
+        return AppToken(token: answer.accessToken, expiresAt: answer.expiresAt, scopes: asked)
     }
 }

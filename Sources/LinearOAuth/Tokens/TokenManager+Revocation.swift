@@ -30,16 +30,18 @@ extension TokenManager {
                 do {
                     // The access token first. Revoking either token ends the whole grant at Linear, so
                     // once one revoke succeeded the other's 400 (already gone), or an expired access
-                    // token's, is success, not a failure.
+                    // token's, is success, not a failure. A call that got no answer stays a failure:
+                    // that revoking one token ends both is Linear's wording, not something we saw.
                     let current = try keyRing.open(sealed)
                     var grantEnded = false
+                    var refused: [String] = []
                     for (token, hint) in [(current.accessToken, LinearTokenTypeHint.accessToken), (current.refreshToken, .refreshToken)] {
                         do {
                             switch try await self.linear.revoke(token, hint: hint) {
                             case .revoked:
                                 grantEnded = true
                             case .notRevoked(let reason):
-                                failures.append("\(hint.rawValue): \(reason)")
+                                refused.append("\(hint.rawValue): \(reason)")
                             case .unauthenticated:
                                 break   // the token could not authenticate: already dead
                             }
@@ -47,7 +49,7 @@ extension TokenManager {
                             failures.append("\(hint.rawValue): \(error)")
                         }
                     }
-                    if grantEnded { failures.removeAll() }
+                    if !grantEnded { failures = refused + failures }
                 } catch {
                     // Tokens we cannot open cannot be revoked at Linear, but they are deleted all the same.
                     failures.append("tokens not revoked at Linear: \(error)")
