@@ -240,7 +240,7 @@ struct EmulatorRoutes: Sendable {
 
     private func page(title: String, body: String) -> String {
         """
-        <!doctype html><html><head><meta charset="utf-8"><title>\(escape(title)) - Linear emulator</title></head>
+        <!doctype html><html><head><meta charset="utf-8"><link rel="icon" href="data:,"><title>\(escape(title)) - Linear emulator</title></head>
         <body><h1>\(escape(title))</h1>\(body)<p><small>Linear emulator: not the real Linear.</small></p></body></html>
         """
     }

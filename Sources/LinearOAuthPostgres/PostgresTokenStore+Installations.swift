@@ -53,6 +53,46 @@ extension PostgresTokenStore {
         }
     }
 
+    public func metadata(matching search: InstallationSearch, after organizationID: String?, limit: Int) async throws
+        -> [InstallationMetadata]
+    {
+        let after = organizationID ?? ""
+        let query: PostgresQuery
+        switch search {
+        case .all:
+            query = """
+                SELECT \(unescaped: TokenSchema.metadataColumnList) FROM linear_tokens WHERE organization_id > \(after)
+                ORDER BY organization_id LIMIT \(limit)
+                """
+        case .urlKey(let key):
+            query = """
+                SELECT \(unescaped: TokenSchema.metadataColumnList) FROM linear_tokens WHERE organization_id > \(after) AND url_key = \(key)
+                ORDER BY organization_id LIMIT \(limit)
+                """
+        case .containing(let text):
+            // strpos, not LIKE: the text's % and _ are plain characters. lower() of ASCII only, as SQLite.
+            let needle = InstallationSearch.lowercasedASCII(text)
+            query = """
+                SELECT \(unescaped: TokenSchema.metadataColumnList) FROM linear_tokens WHERE organization_id > \(after)
+                AND (strpos(translate(organization_id, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz'), \(needle)) > 0
+                    OR strpos(translate(coalesce(organization_name, ''), 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz'), \(needle)) > 0
+                    OR strpos(translate(coalesce(url_key, ''), 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz'), \(needle)) > 0)
+                ORDER BY organization_id LIMIT \(limit)
+                """
+        }
+        return try await run(organizationID: nil) {
+            try await self.rows(query).map(Self.decodeMetadata)
+        }
+    }
+
+    public func soonestExpiring(limit: Int) async throws -> [InstallationMetadata] {
+        try await run(organizationID: nil) {
+            try await self.rows(
+                "SELECT \(unescaped: TokenSchema.metadataColumnList) FROM linear_tokens WHERE status = 'active' ORDER BY expires_at LIMIT \(limit)"
+            ).map(Self.decodeMetadata)
+        }
+    }
+
     public func page(after organizationID: String?, limit: Int, matching filter: InstallationFilter) async throws
         -> [SealedInstallation]
     {

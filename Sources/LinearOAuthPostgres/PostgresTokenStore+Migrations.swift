@@ -64,6 +64,12 @@ extension PostgresTokenStore {
             // The cap counts, and the purge finds, states by expiry.
             "CREATE INDEX linear_oauth_states_expires_at ON linear_oauth_states (expires_at)",
         ],
+        7: [
+            // NULL: a row from before; the next install records them.
+            "ALTER TABLE linear_tokens ADD COLUMN organization_name TEXT",
+            "ALTER TABLE linear_tokens ADD COLUMN url_key TEXT",
+            "CREATE INDEX linear_tokens_url_key ON linear_tokens (url_key)",
+        ],
     ])
 
     /// Serializes concurrent migrators across processes (an arbitrary, fixed advisory lock key).

@@ -13,7 +13,8 @@ extension PostgresTokenStore {
             INSERT INTO linear_tokens (\(unescaped: TokenSchema.installationColumnList))
             VALUES (\(m.organizationID), \(m.appUserID), \(ByteBuffer(bytes: installation.accessToken)),
                 \(ByteBuffer(bytes: installation.refreshToken)), \(m.expiresAt), \(TokenSchema.scopesText(m.scopes)),
-                \(m.keyID), \(m.status.rawValue), \(m.lastRefreshAt), \(m.lastError), \(m.refreshFailures), now(), now(), \(m.installedAt), \(m.clientID))
+                \(m.keyID), \(m.status.rawValue), \(m.lastRefreshAt), \(m.lastError), \(m.refreshFailures), now(), now(), \(m.installedAt), \(m.clientID),
+                \(m.organizationName), \(m.urlKey))
             ON CONFLICT (organization_id) DO UPDATE SET \(unescaped: TokenSchema.upsertAssignments)
             """,
             logger: logger)
@@ -22,35 +23,37 @@ extension PostgresTokenStore {
 
     static func decodeSealed(_ row: PostgresRow) throws -> SealedInstallation {
         let (organizationID, appUserID, access, refresh, expiresAt, scopes, keyID, status, lastRefreshAt, lastError,
-            refreshFailures, createdAt, updatedAt, installedAt, clientID) = try row.decode(
-                (String, String, ByteBuffer, ByteBuffer, Date, String, String, String, Date?, String?, Int, Date, Date, Date, String?).self)
+            refreshFailures, createdAt, updatedAt, installedAt, clientID, name, urlKey) = try row.decode(
+                (String, String, ByteBuffer, ByteBuffer, Date, String, String, String, Date?, String?, Int, Date, Date, Date, String?,
+                 String?, String?).self)
         return SealedInstallation(
             metadata: try metadata(
                 organizationID, appUserID, expiresAt, scopes, keyID, status, lastRefreshAt, lastError, refreshFailures,
-                createdAt, updatedAt, installedAt, clientID),
+                createdAt, updatedAt, installedAt, clientID, name, urlKey),
             accessToken: Array(access.readableBytesView),
             refreshToken: Array(refresh.readableBytesView))
     }
 
     static func decodeMetadata(_ row: PostgresRow) throws -> InstallationMetadata {
         let (organizationID, appUserID, expiresAt, scopes, keyID, status, lastRefreshAt, lastError, refreshFailures,
-            createdAt, updatedAt, installedAt, clientID) = try row.decode(
-                (String, String, Date, String, String, String, Date?, String?, Int, Date, Date, Date, String?).self)
+            createdAt, updatedAt, installedAt, clientID, name, urlKey) = try row.decode(
+                (String, String, Date, String, String, String, Date?, String?, Int, Date, Date, Date, String?, String?, String?).self)
         return try metadata(
             organizationID, appUserID, expiresAt, scopes, keyID, status, lastRefreshAt, lastError, refreshFailures,
-            createdAt, updatedAt, installedAt, clientID)
+            createdAt, updatedAt, installedAt, clientID, name, urlKey)
     }
 
     private static func metadata(
         _ organizationID: String, _ appUserID: String, _ expiresAt: Date, _ scopes: String, _ keyID: String,
         _ status: String, _ lastRefreshAt: Date?, _ lastError: String?, _ refreshFailures: Int, _ createdAt: Date,
-        _ updatedAt: Date, _ installedAt: Date, _ clientID: String?
+        _ updatedAt: Date, _ installedAt: Date, _ clientID: String?, _ organizationName: String?, _ urlKey: String?
     ) throws -> InstallationMetadata {
         InstallationMetadata(
             organizationID: organizationID, appUserID: appUserID, expiresAt: expiresAt,
             scopes: TokenSchema.scopes(scopes), status: try TokenSchema.status(status), keyID: keyID,
             lastRefreshAt: lastRefreshAt, lastError: lastError, refreshFailures: refreshFailures,
-            createdAt: createdAt, updatedAt: updatedAt, installedAt: installedAt, clientID: clientID)
+            createdAt: createdAt, updatedAt: updatedAt, installedAt: installedAt, clientID: clientID,
+            organizationName: organizationName, urlKey: urlKey)
     }
 
     static func decodeAppToken(_ row: PostgresRow) throws -> SealedAppToken {

@@ -44,6 +44,42 @@ extension SQLiteTokenStore {
         }
     }
 
+    public func metadata(matching search: InstallationSearch, after organizationID: String?, limit: Int) async throws
+        -> [InstallationMetadata]
+    {
+        var conditions = ["organization_id > ?"]
+        var binds: [SQLiteData] = [.text(organizationID ?? "")]
+        switch search {
+        case .all: break
+        case .urlKey(let key):
+            conditions.append("url_key = ?")
+            binds.append(.text(key))
+        case .containing(let text):
+            // instr, not LIKE: the text's % and _ are plain characters.
+            conditions.append(
+                "(instr(lower(organization_id), ?) > 0 OR instr(lower(coalesce(organization_name, '')), ?) > 0 OR instr(lower(coalesce(url_key, '')), ?) > 0)")
+            let needle = SQLiteData.text(InstallationSearch.lowercasedASCII(text))
+            binds += [needle, needle, needle]
+        }
+        binds.append(.integer(numericCast(limit)))
+        let sql = """
+            SELECT \(TokenSchema.metadataColumnList) FROM linear_tokens
+            WHERE \(conditions.joined(separator: " AND ")) ORDER BY organization_id LIMIT ?
+            """
+        return try await read { connection in
+            try await connection.query(sql, binds).map(Self.decodeMetadata)
+        }
+    }
+
+    public func soonestExpiring(limit: Int) async throws -> [InstallationMetadata] {
+        try await read { connection in
+            try await connection.query(
+                "SELECT \(TokenSchema.metadataColumnList) FROM linear_tokens WHERE status = 'active' ORDER BY expires_at LIMIT ?",
+                [.integer(numericCast(limit))]
+            ).map(Self.decodeMetadata)
+        }
+    }
+
     public func page(after organizationID: String?, limit: Int, matching filter: InstallationFilter) async throws
         -> [SealedInstallation]
     {

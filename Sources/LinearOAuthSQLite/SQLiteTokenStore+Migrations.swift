@@ -63,6 +63,12 @@ extension SQLiteTokenStore {
             // The cap counts, and the purge finds, states by expiry.
             "CREATE INDEX linear_oauth_states_expires_at ON linear_oauth_states (expires_at)",
         ],
+        7: [
+            // NULL: a row from before; the next install records them.
+            "ALTER TABLE linear_tokens ADD COLUMN organization_name TEXT",
+            "ALTER TABLE linear_tokens ADD COLUMN url_key TEXT",
+            "CREATE INDEX linear_tokens_url_key ON linear_tokens (url_key)",
+        ],
     ])
 
     public func migrate() async throws {

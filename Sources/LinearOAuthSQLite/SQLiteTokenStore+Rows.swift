@@ -17,6 +17,7 @@ extension SQLiteTokenStore {
             Self.time(m.expiresAt), .text(TokenSchema.scopesText(m.scopes)), .text(m.keyID),
             .text(m.status.rawValue), lastRefreshAt, lastError, .integer(numericCast(m.refreshFailures)), now, now,
             Self.time(m.installedAt), m.clientID.map { .text($0) } ?? .null,
+            m.organizationName.map { .text($0) } ?? .null, m.urlKey.map { .text($0) } ?? .null,
         ]
         _ = try await connection.query(
             """
@@ -48,7 +49,9 @@ extension SQLiteTokenStore {
             createdAt: try date(row, "created_at"),
             updatedAt: try date(row, "updated_at"),
             installedAt: try date(row, "installed_at"),
-            clientID: row.column("client_id")?.string)
+            clientID: row.column("client_id")?.string,
+            organizationName: row.column("organization_name")?.string,
+            urlKey: row.column("url_key")?.string)
     }
 
     static func decodeAppToken(_ row: SQLiteRow) throws -> SealedAppToken {

@@ -48,6 +48,7 @@ public struct LinearOAuthServer: Sendable {
         router.addRoutes(WebhookRoutes(manager: manager, configuration: configuration, metrics: metrics, logger: logger).routes)
         router.addRoutes(InstallRoutes(manager: manager, configuration: configuration, logger: logger).routes)
         router.addRoutes(TokenAPIRoutes(manager: manager, configuration: configuration).routes, atPath: "/v1")
+        router.addRoutes(ConsoleRoutes(manager: manager, configuration: configuration, logger: logger).routes)
         return router
     }
 }

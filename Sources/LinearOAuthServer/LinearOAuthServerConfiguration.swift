@@ -55,6 +55,31 @@ public struct LinearOAuthServerConfiguration: Sendable {
     /// answers 503 with `Retry-After`, so an anonymous flood cannot grow the table without bound.
     public var maxPendingInstalls = 10_000
 
+    /// Where people reach this service (`https://oauth.example.com`): the install pages' next steps
+    /// name it, and the console's cookies are `Secure` when it is https. `nil`: taken from the redirect URI.
+    public var publicURL: String?
+    /// How long a console sign-in lasts.
+    public var consoleSessionLifetime: Duration = .seconds(12 * 3600)
+    /// What the console shows under "recent events"; give ``ConsoleEventLog/record(_:at:)`` to the token
+    /// manager's ``TokenManager/Configuration/onEvent`` so refreshes appear too.
+    public var events = ConsoleEventLog()
+
+    /// The console's getting-started panel, in development (`serve --emulator`).
+    public struct GettingStarted: Sendable, Equatable {
+        /// The development folder.
+        public var directory: String
+        /// The file holding the development API key.
+        public var apiKeyFile: String
+
+        public init(directory: String, apiKeyFile: String) {
+            self.directory = directory
+            self.apiKeyFile = apiKeyFile
+        }
+    }
+
+    /// Shown on the console's overview when set.
+    public var gettingStarted: GettingStarted?
+
     public init(apiKeys: [Secret], webhookSecret: Secret, installURL: String? = nil) {
         self.apiKeys = apiKeys
         self.webhookSecret = webhookSecret

@@ -15,7 +15,7 @@ public enum OpenAPIDocument {
           "apiKey": { "type": "http", "scheme": "bearer", "description": "One of LINEAR_OAUTH_API_KEYS." }
         },
         "parameters": {
-          "organization": { "name": "organization", "in": "path", "required": true, "schema": { "type": "string" }, "description": "The Linear organization id." }
+          "organization": { "name": "organization", "in": "path", "required": true, "schema": { "type": "string" }, "description": "The Linear organization id, or the workspace's URL key (exactly; an organization id is matched first)." }
         },
         "schemas": {
           "Installation": {
@@ -34,7 +34,9 @@ public enum OpenAPIDocument {
               "created_at": { "type": "string", "format": "date-time" },
               "updated_at": { "type": "string", "format": "date-time" },
               "installed_at": { "type": "string", "format": "date-time", "description": "When the current grant was installed; a refresh keeps it." },
-              "client_id": { "type": "string", "description": "The OAuth client that issued the grant (absent for rows stored before it was recorded)." }
+              "client_id": { "type": "string", "description": "The OAuth client that issued the grant (absent for rows stored before it was recorded)." },
+              "organization_name": { "type": "string", "description": "The workspace's name at install (absent for rows stored before it was recorded)." },
+              "url_key": { "type": "string", "description": "The workspace's URL key at install (linear.app/URL_KEY); accepted wherever an organization id is." }
             }
           },
           "Reinstatement": {
@@ -61,9 +63,10 @@ public enum OpenAPIDocument {
             "type": "object",
             "required": ["error", "message"],
             "properties": {
-              "error": { "type": "string", "enum": ["unauthorized", "not_installed", "reauthorization_required", "unavailable", "configuration_error", "client_mismatch"] },
+              "error": { "type": "string", "enum": ["unauthorized", "not_installed", "reauthorization_required", "unavailable", "configuration_error", "client_mismatch", "undecryptable", "ambiguous_organization"] },
               "message": { "type": "string" },
-              "install_url": { "type": "string", "description": "With reauthorization_required: where an admin installs the app again." }
+              "install_url": { "type": "string", "description": "With reauthorization_required: where an admin installs the app again." },
+              "candidates": { "type": "array", "items": { "type": "string" }, "description": "With ambiguous_organization: the organization ids that have this URL key." }
             }
           }
         },
@@ -92,7 +95,7 @@ public enum OpenAPIDocument {
               { "name": "state", "in": "query", "schema": { "type": "string" } },
               { "name": "error", "in": "query", "schema": { "type": "string" } }
             ],
-            "responses": { "200": { "description": "Installed (or cancelled) page" }, "302": { "description": "To LINEAR_OAUTH_SUCCESS_URL" }, "400": { "description": "Missing, unknown, expired or reused state, or a code Linear refused" }, "429": { "description": "Too many install attempts from this address; try again after Retry-After seconds", "headers": { "Retry-After": { "schema": { "type": "integer" } } } }, "500": { "description": "Linear refused the app's credentials (misconfigured)" }, "502": { "description": "Linear sent an answer without a refresh token or workspace" }, "503": { "description": "Linear or the database did not answer; try again" } }
+            "responses": { "200": { "description": "Installed page (also on a reload after the install completed), or cancelled" }, "302": { "description": "To LINEAR_OAUTH_SUCCESS_URL" }, "400": { "description": "Missing, unknown, expired or reused state, or a code Linear refused" }, "429": { "description": "Too many install attempts from this address; try again after Retry-After seconds", "headers": { "Retry-After": { "schema": { "type": "integer" } } } }, "500": { "description": "Linear refused the app's credentials (misconfigured)" }, "502": { "description": "Linear sent an answer without a refresh token or workspace" }, "503": { "description": "Linear or the database did not answer; try again" } }
           }
         },
         "/webhooks/linear": {
@@ -128,6 +131,7 @@ public enum OpenAPIDocument {
               "200": { "description": "The installation", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Installation" } } } },
               "401": { "$ref": "#/components/responses/Unauthorized" },
               "404": { "$ref": "#/components/responses/NotInstalled" },
+              "409": { "description": "`ambiguous_organization`: the URL key of several installations; use an organization id.", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } },
               "503": { "$ref": "#/components/responses/Unavailable" }
             }
           },

@@ -39,10 +39,22 @@ enum Responses {
                         headers: [.retryAfter: String(seconds)])
         case .configuration:
             return json(.internalServerError, ["error": "configuration_error", "message": error.description])
+        case .undecryptable:
+            // The key ring, not the request, is at fault; nothing was changed.
+            return json(.internalServerError, ["error": "undecryptable", "message": error.description])
         case .clientMismatch:
             // The service's configuration, not the request, is at fault; the installation is intact.
             return json(.serviceUnavailable, ["error": "client_mismatch", "message": error.description], headers: [.retryAfter: "60"])
         }
+    }
+
+    /// 409 `ambiguous_organization`: a URL key several installations have; `candidates` lists their ids.
+    static func ambiguous(_ reference: String, _ matches: [InstallationMetadata]) -> Response {
+        json(.conflict, [
+            "error": "ambiguous_organization",
+            "message": "\(reference) is the URL key of several installations: use an organization id",
+            "candidates": matches.map(\.organizationID),
+        ])
     }
 
     /// 503 `unavailable` with `Retry-After`: the database is down or busy.

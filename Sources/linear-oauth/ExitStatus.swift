@@ -41,7 +41,10 @@ struct CommandFailure: Error, CustomStringConvertible {
     var description: String
     var status: Int32 = ExitStatus.failure
 
-    static func notInstalled(_ organizationID: String) -> CommandFailure {
-        CommandFailure(description: "organization \(organizationID) is not installed", status: ExitStatus.notInstalled)
+    static func notInstalled(_ organizationID: String, suggestions: [String] = []) -> CommandFailure {
+        let closest = suggestions.isEmpty ? "" : "; did you mean \(suggestions.joined(separator: ", "))?"
+        return CommandFailure(
+            description: "organization \(organizationID) is not installed\(closest) (linear-oauth installations list shows every installation)",
+            status: ExitStatus.notInstalled)
     }
 }

@@ -10,14 +10,15 @@ struct LinearOAuthCommand: AsyncParsableCommand {
         abstract: "Keep a Linear app's OAuth tokens: encrypted at rest, one installation per workspace.",
         discussion: """
             Settings come from flags or, when a flag is not given, from the environment variable named in its help.
-            Logs go to standard error at LINEAR_OAUTH_LOG_LEVEL (trace, debug, info, notice, warning, error; default: none,
-            info for serve and emulator).
+            Logs go to standard error at --log-level / LINEAR_OAUTH_LOG_LEVEL (trace, debug, info, notice, warning, error;
+            default: none, info for serve and emulator), as text or, with --log-format json / LINEAR_OAUTH_LOG_FORMAT=json, one
+            JSON object per line (time, level, label, message, metadata). Both flags work with every command.
             Exit status: 0 success, 1 failure, 2 usage or configuration error, 3 organization not installed,
             4 re-authorization required, 5 Linear unreachable or another temporary failure.
             """,
         subcommands: [
             ServeCommand.self, TokenCommand.self, MigrateCommand.self, KeysCommand.self, InstallationsCommand.self,
-            EmulatorCommand.self,
+            DoctorCommand.self, EmulatorCommand.self,
         ]
     )
 }
@@ -25,19 +26,39 @@ struct LinearOAuthCommand: AsyncParsableCommand {
 @main
 enum Main {
     static func main() async {
+        // --log-level and --log-format apply to every command, anywhere on the line: logging starts
+        // before the arguments are parsed, so they are taken out here.
+        var arguments = Array(CommandLine.arguments.dropFirst())
+        let levelFlag = takeOption("--log-level", from: &arguments)
+        let formatFlag = takeOption("--log-format", from: &arguments)
+        let settings = Settings()
         // Quiet by default: a failing command prints its one line; LINEAR_OAUTH_LOG_LEVEL=info shows more.
         // Long-running commands (serve, emulator) log at info by default.
-        let longRunning = ["serve", "emulator"].contains(CommandLine.arguments.dropFirst().first ?? "")
-        let level = Settings().string("LINEAR_OAUTH_LOG_LEVEL", flag: nil).flatMap(Logger.Level.init(rawValue:))
-            ?? (longRunning ? .info : .critical)
+        let longRunning = ["serve", "emulator"].contains(arguments.first ?? "")
+        var level: Logger.Level = longRunning ? .info : .critical
+        if let text = settings.string("LINEAR_OAUTH_LOG_LEVEL", flag: levelFlag) {
+            guard let parsed = Logger.Level(rawValue: text.lowercased()) else {
+                fail("LINEAR_OAUTH_LOG_LEVEL (--log-level) must be one of trace, debug, info, notice, warning, error, critical", status: ExitStatus.usage)
+            }
+            level = parsed
+        }
+        let format = settings.string("LINEAR_OAUTH_LOG_FORMAT", flag: formatFlag)?.lowercased() ?? "text"
+        guard ["text", "json"].contains(format) else {
+            fail("LINEAR_OAUTH_LOG_FORMAT (--log-format) must be text or json", status: ExitStatus.usage)
+        }
         LoggingSystem.bootstrap { label in
+            if format == "json" {
+                var handler = JSONLogHandler(label: label)
+                handler.logLevel = level
+                return handler
+            }
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level
             return handler
         }
         let command: any ParsableCommand
         do {
-            command = try LinearOAuthCommand.parseAsRoot()
+            command = try LinearOAuthCommand.parseAsRoot(arguments)
         } catch {
             let code = LinearOAuthCommand.exitCode(for: error)
             if code == .success {
@@ -62,6 +83,24 @@ enum Main {
         } catch {
             fail(ExitStatus.message(for: error), status: ExitStatus.code(for: error))
         }
+    }
+
+    /// Removes `--name VALUE` or `--name=VALUE` from the arguments (before a `--`), returning the last value.
+    static func takeOption(_ name: String, from arguments: inout [String]) -> String? {
+        var value: String?
+        var index = 0
+        while index < arguments.count, arguments[index] != "--" {
+            if arguments[index] == name, index + 1 < arguments.count {
+                value = arguments[index + 1]
+                arguments.removeSubrange(index...(index + 1))
+            } else if arguments[index].hasPrefix(name + "=") {
+                value = String(arguments[index].dropFirst(name.count + 1))
+                arguments.remove(at: index)
+            } else {
+                index += 1
+            }
+        }
+        return value
     }
 
     /// Prints one line to standard error and exits.

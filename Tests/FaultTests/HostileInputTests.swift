@@ -109,7 +109,14 @@ extension FaultSuite {
                 let installed = try await target.snapshot()
                 #expect(installed.count == before.count + 1)
                 let replay = try await RawHTTP.request(.GET, callbackURL)
-                #expect(replay.status == 400, "a replayed state was accepted: \(replay.status)")
+                // A reload after a success says so, and changes nothing.
+                #expect(replay.status == 200 && replay.text.contains("already completed"), "a replayed callback: \(replay.status)")
+                #expect(try await target.snapshot() == installed, "a replayed callback changed what is stored")
+                // A receipt's own name is not a state.
+                let receiptState = RawHTTP.query(callbackURL)["state"] ?? ""
+                let forged = try await target.get("/oauth/callback?state=receipt:\(receiptState)&code=x")
+                expectNoServerError(forged, "a receipt's name as the state")
+                #expect(forged.status == 400)
                 // A state used with another code, and Linear's error for a real state.
                 let again = try await RawHTTP.request(.GET, target.url + "/oauth/authorize")
                 let state = RawHTTP.query(again.header("location"))["state"] ?? ""

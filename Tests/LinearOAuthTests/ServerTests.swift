@@ -19,7 +19,7 @@ private let webhookSecret = TestSecrets.record("whsec-\(UUID().uuidString)", kin
 
 /// Runs the service's routes on a free port with a manager over the fixture's store, whose
 /// redirect URI is this server's callback (registered with the emulator).
-private func withServer(
+func withServer(
     _ fixture: ManagerFixture, prometheus: PrometheusCollectorRegistry? = nil, redirectURI: String? = nil,
     limits: LinearOAuthConnectionLimits = .init(), store: (any TokenStore)? = nil, stopsWhenDone: Bool = true,
     configure: (inout LinearOAuthServerConfiguration) -> Void = { _ in },
@@ -36,11 +36,15 @@ private func withServer(
     var managerConfiguration = TokenManager.Configuration()
     managerConfiguration.initialBackoff = .milliseconds(20)
     managerConfiguration.metricsFactory = prometheus.map { PrometheusMetricsFactory(registry: $0) }
+    // As serve does: the console's recent events include the manager's.
+    let events = ConsoleEventLog()
+    managerConfiguration.onEvent = { events.record($0) }
     let vault = store.map { TokenVault(store: $0, keyRing: fixture.vault.keyRing) } ?? fixture.vault
     let manager = TokenManager(vault: vault, linear: LinearClient(configuration: linear), configuration: managerConfiguration)
     var configuration = LinearOAuthServerConfiguration(apiKeys: [Secret("other-key"), Secret(apiKey)], webhookSecret: Secret(webhookSecret))
     configuration.installURL = "http://127.0.0.1:8080/oauth/authorize"
     configuration.prometheus = prometheus
+    configuration.events = events
     configure(&configuration)
     let (stream, continuation) = AsyncStream<Int>.makeStream()
     let app = Application(
@@ -651,10 +655,15 @@ struct InstallFlowTests {
                 #expect(noState.status == 400)
                 let unknown = try await RawHTTP.request(.GET, url + "/oauth/callback?code=abc&state=never-issued")
                 #expect(unknown.status == 400 && unknown.text.contains("unknown or was already used"))
+                // Every error page offers to start again.
+                for page in [cancelled, noState, unknown] { #expect(page.text.contains("href=\"/oauth/authorize\"")) }
                 let first = try await install(url)
                 #expect(first.callback.status == 200)
+                // A reload of a used callback: the install already completed, nothing is exchanged again.
+                let stored = try await fixture.test.store.load(organizationID: "org-acme")
                 let reused = try await RawHTTP.request(.GET, first.callbackURL)
-                #expect(reused.status == 400)
+                #expect(reused.status == 200 && reused.text.contains("already completed") && reused.text.contains("org-acme"))
+                #expect(try await fixture.test.store.load(organizationID: "org-acme") == stored)
                 try await fixture.vault.delete(organizationID: "org-acme")
             }
             try await withServer(fixture, configure: { $0.stateLifetime = .zero }) { url, _ async throws in
@@ -764,21 +773,97 @@ struct GracefulShutdownTests {
 
 @Suite("linear-oauth serve --emulator", .capturesLogs)
 struct ServeEmulatorTests {
-    @Test("one command: a newcomer approves on the emulator's consent page and sees the workspace in installations list")
+    @Test("one command: a newcomer installs through the emulator, then `token org-acme` and `installations list` work in that folder with no configuration; the banner, the console's getting-started panel, and serve's JSON log of the install")
     func tryItInOneCommand() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
+        // Logs as JSON lines into a file, to read what serve says about the install.
+        let logPath = directory.path + "/serve.log"
         let child = try ChildProcess(
-            BuiltProducts.url("linear-oauth"), ["serve", "--emulator", "--port", "0"], environment: childEnvironment([:]), directory: directory.path)
+            URL(fileURLWithPath: "/bin/sh"),
+            ["-c", "exec \"$0\" serve --emulator --port 0 --log-format json 2>serve.log", BuiltProducts.url("linear-oauth").path],
+            environment: childEnvironment(["LINEAR_OAUTH_LOG_LEVEL": "info"]), directory: directory.path)
         defer { child.kill() }
+        let url = try await Self.listening(child)
+        for line in ["  console   \(url)/", "  API       \(url)/v1", "  metrics   \(url)/metrics", "  database  sqlite:", "  keys      file "] {
+            _ = try await child.waitForLine(startingWith: line)
+        }
         try await installThroughConsent(child)
-        let development = directory.path + "/.linear-oauth-dev"
-        let list = try await runProcess(
-            BuiltProducts.url("linear-oauth"), ["installations", "list"],
-            environment: childEnvironment([
-                "DATABASE_URL": "sqlite:\(development)/linear-oauth.sqlite", "LINEAR_OAUTH_ENCRYPTION_KEYS_FILE": "\(development)/keys",
-            ]))
-        #expect(list.status == 0 && list.stdout.contains("org-acme") && list.stdout.contains("app-user-acme"))
+        // The operator commands work in the same folder with no configuration at all.
+        let cli = CLI(environment: [:], directory: directory.path)
+        let token = try await cli.run("token", "org-acme")
+        #expect(token.status == 0 && !token.stdout.isEmpty, "\(token.stderr)")
+        #expect(token.stderr.contains("development: using .linear-oauth-dev/"))
+        let byKey = try await cli.run("token", "acme")
+        #expect(byKey.status == 0 && byKey.stdout == token.stdout)
+        let list = try await cli.run("installations", "list")
+        #expect(list.status == 0 && list.stdout.contains("org-acme") && list.stdout.contains("acme") && list.stdout.contains("Acme (emulated)"))
+        let show = try await cli.run("installations", "show", "acme")
+        #expect(show.status == 0 && show.stdout.contains("org-acme"))
+        // A database named in the environment is a deployment: the development world is not used.
+        let elsewhere = try await cli.run("installations", "list", extra: ["DATABASE_URL": "sqlite:\(directory.path)/other.sqlite"])
+        #expect(elsewhere.stdout.contains("no installations") && !elsewhere.stderr.contains("development"))
+
+        // The console: signed in with the development API key, its overview shows the getting-started panel.
+        let apiKey = try String(contentsOfFile: directory.path + "/.linear-oauth-dev/api-key", encoding: .utf8)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        TestSecrets.record(apiKey, kind: "api-key")
+        let form = try await RawHTTP.request(.GET, url + "/console/sign-in")
+        #expect(form.text.contains(".linear-oauth-dev/api-key"))
+        let cookie = try #require(form.header("set-cookie")?.split(separator: ";").first.map(String.init))
+        let token0 = try #require(form.text.range(of: "name=\"sign_in\" value=\"").map { String(form.text[$0.upperBound...].prefix { $0 != "\"" }) })
+        let signedIn = try await RawHTTP.form(url + "/console/sign-in", ["sign_in": token0, "api_key": apiKey], headers: [("Cookie", cookie)])
+        let session = try #require(signedIn.header("set-cookie")?.split(separator: ";").first.map(String.init))
+        let overview = try await RawHTTP.request(.GET, url + "/", headers: [("Cookie", session)])
+        #expect(overview.text.contains("id=\"getting-started\"") && overview.text.contains("swift run linear-oauth token org-acme"))
+        #expect(overview.text.contains("org-acme"))
+
+        // serve said so, at info, as one JSON object per line.
+        @Sendable func records() -> [[String: Any]] {
+            let text = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
+            return text.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        }
+        try await waitUntil(timeout: .seconds(30), "serve to log the install") {
+            records().contains { $0["message"] as? String == "the app was installed" }
+        }
+        let text = try String(contentsOfFile: logPath, encoding: .utf8)
+        let records = records()
+        #expect(records.count == text.split(separator: "\n").filter { $0.hasPrefix("{") }.count, "every JSON line parses")
+        let installed = try #require(records.first { $0["message"] as? String == "the app was installed" })
+        #expect(installed["level"] as? String == "info" && (installed["label"] as? String)?.hasPrefix("linear-oauth.") == true)
+        #expect((installed["metadata"] as? [String: Any])?["organization"] as? String == "org-acme")
+        #expect((installed["time"] as? String).map { RFC3339.parse($0) != nil && $0.hasSuffix("Z") } == true)
+    }
+
+    @Test("a busy port is one line naming the address and --port; a row under a key not in the ring exits 1 naming the key; an unknown organization suggests the closest")
+    func newcomerMessages() async throws {
+        try await withManagerFixture(.sqlite) { fixture in
+            let (first, url) = try await startServe([], environment: fixture.environment.merging([
+                "LINEAR_OAUTH_API_KEYS": apiKey, "LINEAR_WEBHOOK_SECRET": webhookSecret,
+            ]) { $1 })
+            defer { first.kill() }
+            let port = try #require(URL(string: url)?.port)
+            let second = try await runProcess(
+                BuiltProducts.url("linear-oauth"), ["serve", "--port", String(port)],
+                environment: fixture.environment.merging(["LINEAR_OAUTH_API_KEYS": apiKey, "LINEAR_WEBHOOK_SECRET": webhookSecret]) { $1 })
+            expectOneLineError(second, status: 1, mentioning: ["127.0.0.1:\(port) is already in use", "--port"])
+            #expect(!second.stderr.contains("CancellationError") && !second.stderr.contains("errno"))
+
+            try await fixture.install("org-acme", expiresIn: 3600)
+            var named = try #require(try await fixture.vault.load(organizationID: "org-acme"))
+            named.urlKey = "acme"
+            try await fixture.vault.save(named)
+            let cli = CLI(environment: fixture.environment, directory: NSTemporaryDirectory())
+            let unknown = try await cli.run("token", "acmee")
+            expectOneLineError(unknown, status: 3, mentioning: ["acmee is not installed", "did you mean acme", "installations list"])
+            // Sealed under a key this process does not have.
+            let gone = TestSecrets.keyEntry(id: "k-gone")
+            try await TokenVault(store: fixture.test.store, keyRing: try KeyRing(parsing: gone)).save(Fixtures.installation("org-gone", expiresIn: 3600))
+            let undecryptable = try await cli.run("token", "org-gone")
+            expectOneLineError(undecryptable, status: 1, mentioning: ["org-gone", "\"k-gone\"", "not in the key ring", "LINEAR_OAUTH_ENCRYPTION_KEYS"])
+            let badFormat = try await cli.run("token", "org-acme", "--log-format", "xml")
+            expectOneLineError(badFormat, status: 2, mentioning: ["LINEAR_OAUTH_LOG_FORMAT", "text or json"])
+        }
     }
 
     @Test("its own development world: the environment's database is never touched, files are 0600 in .linear-oauth-dev, an install survives a restart, a real grant is refused and not marked")
@@ -884,7 +969,9 @@ struct OpenAPITests {
                     c.prometheus = PrometheusCollectorRegistry()
                     return c
                 }())
-            let routes = Set(server.router().routes.map { "\($0.method.rawValue) \($0.path)" })
+            // The console's HTML pages are for people in a browser, not part of the API document.
+            let routes = Set(server.router().routes.filter { $0.path.description != "/" && !$0.path.description.hasPrefix("/console") }
+                .map { "\($0.method.rawValue) \($0.path)" })
             let document = try #require(try JSONSerialization.jsonObject(with: Data(OpenAPIDocument.json.utf8)) as? [String: Any])
             #expect(document["openapi"] as? String == "3.1.0")
             let paths = try #require(document["paths"] as? [String: [String: Any]])
@@ -906,3 +993,6 @@ struct OpenAPITests {
         }
     }
 }
+
+/// The API key ``withServer(_:prometheus:redirectURI:limits:store:stopsWhenDone:configure:_:)`` accepts, for other suites.
+let serverAPIKey = apiKey

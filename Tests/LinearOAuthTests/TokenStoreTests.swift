@@ -103,6 +103,14 @@ struct TokenStoreTests {
         }
     }
 
+    /// Back to version 6, as a database written by that release.
+    static func undoMigration7(_ test: TestStore) async throws {
+        try await test.execute("DROP INDEX linear_tokens_url_key")
+        try await test.execute("ALTER TABLE linear_tokens DROP COLUMN url_key")
+        try await test.execute("ALTER TABLE linear_tokens DROP COLUMN organization_name")
+        try await test.execute("DELETE FROM linear_oauth_schema_migrations WHERE version >= 7")
+    }
+
     @Test("migrate is idempotent, also when two stores run it at once", arguments: StoreKind.allCases)
     func migrateTwice(kind: StoreKind) async throws {
         try await withTestStore(kind, migrate: false) { test in
@@ -124,6 +132,7 @@ struct TokenStoreTests {
             let vault = TokenVault(store: test.store, keyRing: try Fixtures.keyRing("k1"))
             try await vault.save(Fixtures.installation("org-m"))
             // Back to version 3, as a database written by that release.
+            try await Self.undoMigration7(test)
             try await test.execute("DROP INDEX linear_oauth_states_expires_at")
             try await test.execute("ALTER TABLE linear_tokens DROP COLUMN client_id")
             try await test.execute("ALTER TABLE linear_tokens DROP COLUMN installed_at")
@@ -157,6 +166,7 @@ struct TokenStoreTests {
             installation.clientID = "client-a"
             try await vault.save(installation)
             #expect(try await vault.load(organizationID: "org-c")?.clientID == "client-a")
+            try await Self.undoMigration7(test)
             try await test.execute("DROP INDEX linear_oauth_states_expires_at")
             try await test.execute("ALTER TABLE linear_tokens DROP COLUMN client_id")
             try await test.execute("DELETE FROM linear_oauth_schema_migrations WHERE version >= 5")

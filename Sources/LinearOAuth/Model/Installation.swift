@@ -39,6 +39,12 @@ public struct InstallationMetadata: Sendable, Equatable, Codable {
     /// revoke it. `nil` for rows stored before it was recorded; they adopt the client id of their
     /// next successful refresh.
     public var clientID: String?
+    /// The workspace's name when it was installed (`organization.name`); `nil` for rows stored before
+    /// it was recorded.
+    public var organizationName: String?
+    /// The workspace's URL key when it was installed (`linear.app/URLKEY`, `organization.urlKey`): the
+    /// CLI and the API take it wherever they take an organization id. `nil` for older rows.
+    public var urlKey: String?
 
     /// Creates metadata; the store sets `keyID`, `createdAt` and `updatedAt` when it writes.
     public init(
@@ -54,7 +60,9 @@ public struct InstallationMetadata: Sendable, Equatable, Codable {
         createdAt: Date = Date(),
         updatedAt: Date = Date(),
         installedAt: Date = Date(),
-        clientID: String? = nil
+        clientID: String? = nil,
+        organizationName: String? = nil,
+        urlKey: String? = nil
     ) {
         self.organizationID = organizationID
         self.appUserID = appUserID
@@ -69,6 +77,18 @@ public struct InstallationMetadata: Sendable, Equatable, Codable {
         self.updatedAt = updatedAt
         self.installedAt = installedAt
         self.clientID = clientID
+        self.organizationName = organizationName
+        self.urlKey = urlKey
+    }
+
+    /// The workspace as a person knows it: "Acme (acme)", else its organization id.
+    public var displayName: String {
+        switch (organizationName, urlKey) {
+        case let (name?, key?): "\(name) (\(key))"
+        case let (name?, nil): name
+        case let (nil, key?): key
+        case (nil, nil): organizationID
+        }
     }
 
     enum CodingKeys: String, CodingKey {
@@ -85,6 +105,8 @@ public struct InstallationMetadata: Sendable, Equatable, Codable {
         case updatedAt = "updated_at"
         case installedAt = "installed_at"
         case clientID = "client_id"
+        case organizationName = "organization_name"
+        case urlKey = "url_key"
     }
 }
 
@@ -113,11 +135,14 @@ public struct Installation: Sendable, Equatable {
         refreshToken: Secret,
         expiresAt: Date,
         scopes: [String] = [],
-        clientID: String? = nil
+        clientID: String? = nil,
+        organizationName: String? = nil,
+        urlKey: String? = nil
     ) {
         self.init(
             metadata: InstallationMetadata(
-                organizationID: organizationID, appUserID: appUserID, expiresAt: expiresAt, scopes: scopes, clientID: clientID),
+                organizationID: organizationID, appUserID: appUserID, expiresAt: expiresAt, scopes: scopes, clientID: clientID,
+                organizationName: organizationName, urlKey: urlKey),
             accessToken: accessToken,
             refreshToken: refreshToken
         )

@@ -18,6 +18,7 @@ package enum TokenSchema {
     package static let installationColumns = [
         "organization_id", "app_user_id", "access_token", "refresh_token", "expires_at", "scopes", "key_id", "status",
         "last_refresh_at", "last_error", "refresh_failures", "created_at", "updated_at", "installed_at", "client_id",
+        "organization_name", "url_key",
     ]
     /// The same without the sealed tokens: what may be listed.
     package static let metadataColumns = installationColumns.filter { $0 != "access_token" && $0 != "refresh_token" }
@@ -52,6 +53,7 @@ package enum TokenSchema {
         Migration(version: 4, name: "add linear_tokens.installed_at"),
         Migration(version: 5, name: "add linear_tokens.client_id"),
         Migration(version: 6, name: "index linear_oauth_states.expires_at"),
+        Migration(version: 7, name: "add linear_tokens.organization_name and url_key"),
     ]
 
     /// The latest schema version.

@@ -12,6 +12,17 @@ public enum InstallationFilter: Sendable, Equatable {
     case status(InstallationStatus)
 }
 
+/// Which installations a ``TokenStore/metadata(matching:after:limit:)`` call returns.
+public enum InstallationSearch: Sendable, Equatable {
+    /// Every row.
+    case all
+    /// Rows whose organization id, workspace name or URL key contains this text (ASCII letters
+    /// compared without case): what the console's search box finds.
+    case containing(String)
+    /// Rows with exactly this URL key: how `acme` is taken for `org-acme`.
+    case urlKey(String)
+}
+
 /// The writes allowed while a refresh lock is held.
 public protocol TokenStoreTransaction: Sendable {
     /// Writes the row (insert or replace by organization) inside the locked transaction.
@@ -48,6 +59,13 @@ public protocol TokenStore: Sendable {
     /// organization id: a keyset page, stable while rows change.
     func page(after organizationID: String?, limit: Int, matching filter: InstallationFilter) async throws
         -> [SealedInstallation]
+
+    /// Up to `limit` rows' metadata matching `search`, with organization id greater than `after`,
+    /// ordered by organization id (a keyset page). No token leaves the store.
+    func metadata(matching search: InstallationSearch, after organizationID: String?, limit: Int) async throws -> [InstallationMetadata]
+
+    /// The `limit` active installations whose access tokens expire first, soonest first.
+    func soonestExpiring(limit: Int) async throws -> [InstallationMetadata]
 
     /// Runs `body` inside a transaction that holds `organizationID`'s refresh lock across processes,
     /// handing it the row as it is once the lock is held. Writes made through the transaction commit
@@ -105,6 +123,16 @@ public protocol TokenStore: Sendable {
 }
 
 extension TokenStore {
+    /// For stores written before it: filters ``listMetadata()`` (fine for small tables).
+    public func metadata(matching search: InstallationSearch, after organizationID: String?, limit: Int) async throws -> [InstallationMetadata] {
+        try await listMetadata().lazy.filter { $0.organizationID > (organizationID ?? "") && search.matches($0) }.prefix(limit).map { $0 }
+    }
+
+    /// For stores written before it: sorts ``listMetadata()`` (fine for small tables).
+    public func soonestExpiring(limit: Int) async throws -> [InstallationMetadata] {
+        Array(try await listMetadata().filter { $0.status == .active }.sorted { $0.expiresAt < $1.expiresAt }.prefix(limit))
+    }
+
     /// Remembers an install in progress, without a cap.
     public func saveAuthorizationState(_ state: String, sealedVerifier: [UInt8], expiresAt: Date) async throws {
         _ = try await saveAuthorizationState(state, sealedVerifier: sealedVerifier, expiresAt: expiresAt, maxPending: Int.max)
@@ -121,5 +149,25 @@ extension TokenStore {
     /// Inserts or replaces one row by organization.
     public func save(_ installation: SealedInstallation) async throws {
         try await save([installation])
+    }
+}
+
+extension InstallationSearch {
+    /// Whether a row matches, as the stores' SQL decides it.
+    public func matches(_ metadata: InstallationMetadata) -> Bool {
+        switch self {
+        case .all: return true
+        case .urlKey(let key): return metadata.urlKey == key
+        case .containing(let text):
+            let needle = Self.lowercasedASCII(text)
+            return [metadata.organizationID, metadata.organizationName, metadata.urlKey].contains {
+                $0.map { Self.lowercasedASCII($0).contains(needle) } ?? false
+            }
+        }
+    }
+
+    /// Lower-cases A-Z only, as SQLite's `lower()` does.
+    package static func lowercasedASCII(_ text: String) -> String {
+        String(String.UnicodeScalarView(text.unicodeScalars.map { ("A"..."Z").contains($0) ? Unicode.Scalar($0.value + 32)! : $0 }))
     }
 }

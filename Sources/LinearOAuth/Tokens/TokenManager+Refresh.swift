@@ -15,6 +15,8 @@ extension TokenManager {
             installation = loaded
         } catch let error as TokenManagerError {
             throw error
+        } catch let error as TokenDecryptionError {
+            throw TokenManagerError.undecryptable(error)
         } catch {
             throw TokenManagerError.temporarilyUnavailable(organizationID: organizationID, reason: "\(error)", retryAfter: nil)
         }
@@ -143,6 +145,8 @@ extension TokenManager {
             }
         } catch let error as TokenManagerError {
             throw error
+        } catch let error as TokenDecryptionError {
+            throw TokenManagerError.undecryptable(error)
         } catch TokenStoreError.lockTimeout {
             metrics.refresh(outcome: "lock_timeout", since: started)
             throw RefreshFailure(reason: "timed out waiting for another process's refresh", retryAfter: nil)

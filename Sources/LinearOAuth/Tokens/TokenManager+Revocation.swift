@@ -59,6 +59,8 @@ extension TokenManager {
             }
         } catch let error as TokenManagerError {
             throw error
+        } catch let error as TokenDecryptionError {
+            throw .undecryptable(error)
         } catch {
             throw .temporarilyUnavailable(organizationID: organizationID, reason: "\(error)", retryAfter: nil)
         }

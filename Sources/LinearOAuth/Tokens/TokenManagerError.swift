@@ -16,6 +16,10 @@ public enum TokenManagerError: Error, Equatable, CustomStringConvertible {
     /// client cannot refresh or revoke it (Linear would answer `invalid_grant`), so nothing was asked
     /// of Linear and nothing was changed. A configuration error: use the client that installed it.
     case clientMismatch(organizationID: String, installedBy: String, configured: String)
+    /// The stored tokens cannot be opened with the configured keys (a key missing from the ring, a
+    /// wrong key, altered bytes): nothing was changed, and trying again will not help until the key
+    /// ring is fixed.
+    case undecryptable(TokenDecryptionError)
 
     public var description: String {
         switch self {
@@ -31,6 +35,13 @@ public enum TokenManagerError: Error, Equatable, CustomStringConvertible {
         case .clientMismatch(let organizationID, let installedBy, let configured):
             "organization \(organizationID) was installed by OAuth client \"\(installedBy)\", but this process is configured as client "
                 + "\"\(configured)\" (LINEAR_CLIENT_ID): nothing was changed; configure the client that installed it"
+        case .undecryptable(let error):
+            switch error {
+            case .unknownKeyID:
+                "\(error.description): add that key to the ring (LINEAR_OAUTH_ENCRYPTION_KEYS or the file LINEAR_OAUTH_ENCRYPTION_KEYS_FILE names, ID:BASE64 entries)"
+            default:
+                "\(error.description): check the key ring (LINEAR_OAUTH_ENCRYPTION_KEYS or LINEAR_OAUTH_ENCRYPTION_KEYS_FILE)"
+            }
         }
     }
 }

@@ -16,22 +16,27 @@ struct TokenAPIRoutes {
             try Responses.encoded(.ok, try await manager.vault.list())
         }
         routes.get("installations/:organization") { _, context in
-            let organizationID = try context.parameters.require("organization")
-            guard let metadata = try await manager.vault.store.load(organizationID: organizationID)?.metadata else {
-                return Responses.error(.notInstalled(organizationID: organizationID))
+            let reference = try context.parameters.require("organization")
+            switch try await manager.vault.store.lookUp(reference) {
+            case .found(let metadata):
+                return try Responses.encoded(.ok, metadata)
+            case .ambiguous(let matches):
+                return Responses.ambiguous(reference, matches)
+            case .notFound:
+                return Responses.error(.notInstalled(organizationID: reference))
             }
-            return try Responses.encoded(.ok, metadata)
         }
         routes.get("installations/:organization/access-token") { _, context in
-            let organizationID = try context.parameters.require("organization")
-            return await Self.tokenAnswer(installURL) { () async throws(TokenManagerError) in try await manager.accessToken(for: organizationID) }
+            let reference = try context.parameters.require("organization")
+            return await Self.tokenAnswer(installURL, reference, manager) { (id) async throws(TokenManagerError) in try await manager.accessToken(for: id) }
         }
         routes.post("installations/:organization/refresh") { _, context in
-            let organizationID = try context.parameters.require("organization")
-            return await Self.tokenAnswer(installURL) { () async throws(TokenManagerError) in try await manager.forceRefresh(for: organizationID) }
+            let reference = try context.parameters.require("organization")
+            return await Self.tokenAnswer(installURL, reference, manager) { (id) async throws(TokenManagerError) in try await manager.forceRefresh(for: id) }
         }
         routes.post("installations/:organization/reinstate") { _, context in
-            let organizationID = try context.parameters.require("organization")
+            let reference = try context.parameters.require("organization")
+            let organizationID = await Self.organizationID(reference, manager)
             do throws(TokenManagerError) {
                 switch try await manager.reinstate(for: organizationID) {
                 case .reinstated(let expiresAt):
@@ -57,7 +62,8 @@ struct TokenAPIRoutes {
             return Responses.json(.ok, ["status": "closed"])
         }
         routes.delete("installations/:organization") { _, context in
-            let organizationID = try context.parameters.require("organization")
+            let reference = try context.parameters.require("organization")
+            let organizationID = await Self.organizationID(reference, manager)
             do throws(TokenManagerError) {
                 let result = try await manager.revoke(for: organizationID)
                 guard result.wasInstalled else { return Responses.error(.notInstalled(organizationID: organizationID)) }
@@ -69,12 +75,30 @@ struct TokenAPIRoutes {
         return routes
     }
 
-    /// `{"access_token", "app_user_id", "expires_at", "organization_id"}`, or the error's answer.
+    /// The organization id `reference` names: itself when it is installed under that id, else the
+    /// installation whose URL key it is (exactly one), else itself (the caller then answers 404).
+    private static func organizationID(_ reference: String, _ manager: TokenManager) async -> String {
+        if (try? await manager.vault.store.load(organizationID: reference)) != nil { return reference }
+        return (try? await manager.vault.store.organizationID(forURLKey: reference)) ?? reference
+    }
+
+    /// `{"access_token", "app_user_id", "expires_at", "organization_id"}`, or the error's answer. The
+    /// reference is tried as an organization id first (the hot path: one cache lookup); only when that
+    /// is not installed is it looked up as a URL key.
     private static func tokenAnswer(
-        _ installURL: String?, _ get: () async throws(TokenManagerError) -> TokenManager.AccessToken
+        _ installURL: String?, _ reference: String, _ manager: TokenManager,
+        _ get: (String) async throws(TokenManagerError) -> TokenManager.AccessToken
     ) async -> Response {
-        do {
-            let token = try await get()
+        do throws(TokenManagerError) {
+            let token: TokenManager.AccessToken
+            do throws(TokenManagerError) {
+                token = try await get(reference)
+            } catch {
+                guard case .notInstalled = error,
+                    let resolved = try? await manager.vault.store.organizationID(forURLKey: reference), resolved != reference
+                else { throw error }
+                token = try await get(resolved)
+            }
             // Written by hand: this is the hot route, and JSONSerialization is slow on Linux.
             var body = "{\"access_token\":"
             Responses.appendJSONString(token.token.value, to: &body)

@@ -34,6 +34,7 @@ struct WebhookRoutes {
 
     private func count(outcome: String) {
         Counter(label: "linear_oauth_webhooks_total", dimensions: [("outcome", outcome)], factory: metrics).increment()
+        configuration.events.record(.init(organizationID: nil, event: "webhook", outcome: outcome))
     }
 
     private func handle(_ request: Request) async throws -> Response {
@@ -77,6 +78,7 @@ struct WebhookRoutes {
             return Responses.json(.badRequest, ["error": "bad_body", "message": "OAuthApp revoked without organizationId"])
         }
         let outcome = try await manager.uninstalled(organizationID: organizationID, signedAt: signedAt)
+        configuration.events.record(.init(organizationID: organizationID, event: "uninstall", outcome: outcome.rawValue))
         return Responses.json(.ok, ["status": outcome.rawValue])
     }
 

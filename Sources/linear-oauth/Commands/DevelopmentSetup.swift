@@ -7,6 +7,8 @@ import LinearOAuth
 /// live in `.linear-oauth-dev/` in the working directory (mode 0700; every file 0600, created
 /// atomically, its mode checked when it is used again), so an install survives a restart. The
 /// environment's `DATABASE_URL` and encryption keys are not used: only the flags choose others.
+/// `commands.env` records what the operator commands need, so that `linear-oauth token org-acme`
+/// works in the same folder with no configuration (``CommandSettings``).
 struct DevelopmentSetup {
     /// The development folder, in the working directory (`.gitignore` lists it).
     static let directoryName = ".linear-oauth-dev"
@@ -60,6 +62,11 @@ struct DevelopmentSetup {
         result["LINEAR_AUTHORIZE_URL"] = url + "/oauth/authorize"
         result["LINEAR_REDIRECT_URI"] = "http://\(host):\(port)/oauth/callback"
         result["LINEAR_WEBHOOK_SECRET"] = webhookSecret
+        // What `linear-oauth token` and `installations ...` need in this folder (CommandSettings).
+        var recorded = result
+        if let databaseURL = store.databaseURL { recorded[DatabaseURL.variable] = databaseURL }
+        if let keysFile = keys.encryptionKeysFile { recorded[KeyRing.keysFileVariable] = keysFile }
+        try CommandSettings.record(recorded, directory: directory)
         return DevelopmentSetup(emulator: emulator, environment: result)
     }
 

@@ -14,11 +14,13 @@ struct ServeCommand: AsyncParsableCommand {
         commandName: "serve",
         abstract: "Run the service: the /v1 token API, Linear's webhooks, health checks, and the background refresher.",
         discussion: """
-            Routes: GET /oauth/authorize (start an install), GET /oauth/callback, GET /healthz, GET /readyz, GET /metrics,
+            Routes: GET / (the operator console: sign in with an API key), GET /oauth/authorize (start an install),
+            GET /oauth/callback, GET /healthz, GET /readyz, GET /metrics,
             POST /webhooks/linear, and under /v1 (Authorization: Bearer API_KEY):
             GET /installations, GET /installations/{org}, GET /installations/{org}/access-token,
             POST /installations/{org}/refresh, POST /installations/{org}/reinstate, DELETE /installations/{org},
-            POST /breaker/reset.
+            POST /breaker/reset. Wherever an organization id is taken, the workspace's URL key is too.
+            Logs: --log-level / LINEAR_OAUTH_LOG_LEVEL (default: info), --log-format text|json / LINEAR_OAUTH_LOG_FORMAT.
             Stops gracefully on SIGTERM and SIGINT.
             """)
 
@@ -48,6 +50,11 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("scopes"), help: ArgumentHelp(
         "The scopes an install asks for, comma-separated. (env: LINEAR_OAUTH_SCOPES; default: read,write)", valueName: "scopes"))
     var scopes: String?
+
+    @Option(name: .customLong("public-url"), help: ArgumentHelp(
+        "Where people reach this service (https://oauth.example.com): named in the install pages' next steps; console cookies are Secure when it is https. (env: LINEAR_OAUTH_PUBLIC_URL; default: from the redirect URI)",
+        valueName: "url"))
+    var publicURL: String?
 
     @Option(name: .customLong("success-url"), help: ArgumentHelp(
         "Where to send the admin after an install (else a page naming the workspace). (env: LINEAR_OAUTH_SUCCESS_URL)", valueName: "url"))
@@ -115,6 +122,7 @@ struct ServeCommand: AsyncParsableCommand {
     func run() async throws {
         var settings = try await self.settings.settings()
         var listenPort = self.port
+        try await checkCanListen(host: host, port: listenPort)
         var emulatorInstance: LinearEmulator?
         if emulator {
             // The redirect URI names the port: with --emulator it is chosen before listening.
@@ -137,6 +145,8 @@ struct ServeCommand: AsyncParsableCommand {
         let client = LinearClient(configuration: clientConfiguration)
         var managerConfiguration = try linear.managerConfiguration(settings)
         let registry = PrometheusCollectorRegistry()
+        let events = ConsoleEventLog()
+        managerConfiguration.onEvent = { events.record($0) }
         managerConfiguration.metricsFactory = PrometheusMetricsFactory(registry: registry)
         // A long-running process: callers get a still-good token at once while it is renewed.
         managerConfiguration.refreshAhead = true
@@ -150,6 +160,13 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.installURL = settings.string("LINEAR_OAUTH_INSTALL_URL", flag: installURL)
             ?? clientConfiguration.redirectURI.map { $0.replacingOccurrences(of: "/oauth/callback", with: "/oauth/authorize") }
         configuration.successURL = settings.string("LINEAR_OAUTH_SUCCESS_URL", flag: successURL)
+        configuration.events = events
+        configuration.publicURL = settings.string("LINEAR_OAUTH_PUBLIC_URL", flag: publicURL).map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 }
+            ?? clientConfiguration.redirectURI.flatMap { $0.hasSuffix("/oauth/callback") ? String($0.dropLast("/oauth/callback".count)) : nil }
+        if emulator {
+            configuration.gettingStarted = .init(
+                directory: DevelopmentSetup.directoryName + "/", apiKeyFile: DevelopmentSetup.directoryName + "/api-key")
+        }
         configuration.prometheus = registry
         configuration.uninstallWebhookTolerance = try settings.seconds(
             "LINEAR_OAUTH_UNINSTALL_WEBHOOK_TOLERANCE", flag: uninstallWebhookTolerance, default: 86_400, name: "the uninstall webhook tolerance")
@@ -172,6 +189,9 @@ struct ServeCommand: AsyncParsableCommand {
         let keyOptions = self.keys
         let port = listenPort
         let emulatorRunning = emulatorInstance != nil
+        let databaseDescription = (try? store.url(settings).description) ?? "?"
+        let keySource = settings.string(KeyRing.keysFileVariable, flag: keyOptions.encryptionKeysFile).map { "file \($0)" }
+            ?? "\(KeyRing.keysVariable)"
         try await store.withVault(keyOptions, settings) { vault in
             let manager = TokenManager(vault: vault, linear: client, configuration: managerConfiguration)
             let host = self.host
@@ -181,10 +201,16 @@ struct ServeCommand: AsyncParsableCommand {
                 configuration: .init(address: .hostname(host, port: port), serverName: "linear-oauth"),
                 onServerRunning: { channel in
                     let url = "http://\(host):\(channel.localAddress?.port ?? 0)"
-                    FileHandle.standardOutput.write(Data("linear-oauth listening on \(url)\n".utf8))
+                    var banner = "linear-oauth listening on \(url)\n"
+                    banner += "  console   \(url)/ (sign in with an API key)\n"
+                    banner += "  API       \(url)/v1 (Authorization: Bearer API_KEY; \(url)/openapi.json)\n"
+                    banner += "  metrics   \(url)/metrics\n"
+                    banner += "  database  \(databaseDescription)\n"
+                    banner += "  keys      \(keySource) (\(vault.keyRing.keyIDs.count) key\(vault.keyRing.keyIDs.count == 1 ? "" : "s"), sealing under \"\(vault.keyRing.activeKeyID)\")\n"
                     if emulatorRunning {
-                        FileHandle.standardOutput.write(Data("open \(url)/oauth/authorize to install the app in an emulated workspace\n".utf8))
+                        banner += "open \(url)/oauth/authorize to install the app in an emulated workspace, or \(url)/ for the console's getting started\n"
                     }
+                    FileHandle.standardOutput.write(Data(banner.utf8))
                 },
                 logger: logger)
             let group = ServiceGroup(configuration: .init(

@@ -7,12 +7,15 @@ struct ManagerOptions: ParsableArguments {
     @OptionGroup var keys: KeyOptions
     @OptionGroup var linear: LinearOptions
 
-    @Argument(help: "The Linear organization id.")
+    @Argument(help: ArgumentHelp(OrganizationReference.help))
     var organization: String
 
-    /// Opens the store behind a token manager (keys and Linear settings are checked first).
+    /// Opens the store behind a token manager (keys and Linear settings are checked first) and hands
+    /// `body` the organization id the argument names (an id, or a URL key).
     func withManager<Result>(_ body: (TokenManager, String) async throws -> Result) async throws -> Result {
-        try await withTokenManager(store: store, keys: keys, linear: linear) { try await body($0, organization) }
+        try await withTokenManager(store: store, keys: keys, linear: linear) { manager in
+            try await body(manager, try await OrganizationReference.resolve(organization, in: manager.vault.store))
+        }
     }
 }
 
@@ -21,7 +24,7 @@ struct ManagerOptions: ParsableArguments {
 func withTokenManager<Result>(
     store: StoreOptions, keys: KeyOptions, linear: LinearOptions, _ body: (TokenManager) async throws -> Result
 ) async throws -> Result {
-    let settings = Settings()
+    let settings = CommandSettings.current(databaseURLFlag: store.databaseURL)
     let clientConfiguration = try linear.clientConfiguration(settings)
     let configuration = try linear.managerConfiguration(settings)
     return try await store.withVault(keys, settings) { vault in

@@ -51,8 +51,9 @@ struct StoreOptions: ParsableArguments {
     }
 
     /// Opens the store, runs `body`, and closes the store whatever happens.
-    func withStore<Result>(_ settings: Settings = Settings(), _ body: (any TokenStore) async throws -> Result) async throws -> Result {
-        let store = try await openStore(settings)
+    /// Without `settings`: the command's (``CommandSettings``: the environment, or the development world).
+    func withStore<Result>(_ settings: Settings? = nil, _ body: (any TokenStore) async throws -> Result) async throws -> Result {
+        let store = try await openStore(settings ?? CommandSettings.current(databaseURLFlag: databaseURL))
         do {
             let result = try await body(store)
             try await store.close()
@@ -66,8 +67,9 @@ struct StoreOptions: ParsableArguments {
     /// Opens the store behind a vault with the configured keys (keys are checked first, so a
     /// missing key never touches the database).
     func withVault<Result>(
-        _ keys: KeyOptions, _ settings: Settings = Settings(), _ body: (TokenVault) async throws -> Result
+        _ keys: KeyOptions, _ settings: Settings? = nil, _ body: (TokenVault) async throws -> Result
     ) async throws -> Result {
+        let settings = settings ?? CommandSettings.current(databaseURLFlag: databaseURL)
         let keyRing = try keys.keyRing(settings)
         return try await withStore(settings) { store in try await body(TokenVault(store: store, keyRing: keyRing)) }
     }

@@ -9,13 +9,16 @@ extension InstallationsCommand {
 
         @OptionGroup var store: StoreOptions
 
-        @Argument(help: "The Linear organization id.")
+        @Argument(help: ArgumentHelp(OrganizationReference.help))
         var organization: String
 
         func run() async throws {
-            let deleted = try await store.withStore { try await $0.delete(organizationID: organization) }
-            guard deleted else { throw CommandFailure.notInstalled(organization) }
-            print("deleted the tokens of organization \(organization) (here only: they were not revoked at Linear)")
+            let (deleted, organizationID) = try await store.withStore { store in
+                let organizationID = try await OrganizationReference.resolve(organization, in: store)
+                return (try await store.delete(organizationID: organizationID), organizationID)
+            }
+            guard deleted else { throw CommandFailure.notInstalled(organizationID) }
+            print("deleted the tokens of organization \(organizationID) (here only: they were not revoked at Linear)")
         }
     }
 }

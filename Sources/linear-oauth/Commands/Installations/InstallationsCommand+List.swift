@@ -19,11 +19,11 @@ extension InstallationsCommand {
                 return
             }
             let rows = installations.map { m in
-                [m.organizationID, m.appUserID, m.status.rawValue, RFC3339.format(m.expiresAt), m.keyID,
+                [m.organizationID, m.urlKey ?? "-", m.organizationName ?? "-", m.appUserID, m.status.rawValue, RFC3339.format(m.expiresAt), m.keyID,
                  m.lastRefreshAt.map(RFC3339.format) ?? "-", m.lastError ?? "-"]
             }
             print(Table.render(
-                header: ["ORGANIZATION", "APP USER", "STATUS", "EXPIRES AT", "KEY", "LAST REFRESH", "LAST ERROR"], rows: rows),
+                header: ["ORGANIZATION", "URL KEY", "NAME", "APP USER", "STATUS", "EXPIRES AT", "KEY", "LAST REFRESH", "LAST ERROR"], rows: rows),
                 terminator: "")
             if installations.isEmpty { print("no installations") }
         }

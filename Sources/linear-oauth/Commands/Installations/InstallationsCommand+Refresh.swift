@@ -10,7 +10,7 @@ extension InstallationsCommand {
 
         func run() async throws {
             let token = try await options.withManager { try await $0.forceRefresh(for: $1) }
-            print("refreshed organization \(options.organization); the access token expires at \(RFC3339.format(token.expiresAt))")
+            print("refreshed organization \(token.organizationID); the access token expires at \(RFC3339.format(token.expiresAt))")
         }
     }
 }

@@ -18,7 +18,7 @@ extension InstallationsCommand {
         @OptionGroup var keys: KeyOptions
         @OptionGroup var linear: LinearOptions
 
-        @Argument(help: "The Linear organization id (or --all).")
+        @Argument(help: "The Linear organization id or the workspace's URL key (or --all).")
         var organization: String?
 
         @Flag(help: "Every installation marked reauthorization_required.")
@@ -32,7 +32,8 @@ extension InstallationsCommand {
 
         func run() async throws {
             try await withTokenManager(store: store, keys: keys, linear: linear) { manager in
-                if let organization {
+                if let reference = organization {
+                    let organization = try await OrganizationReference.resolve(reference, in: manager.vault.store)
                     switch try await manager.reinstate(for: organization) {
                     case .reinstated(let expiresAt):
                         print("reinstated organization \(organization): active again; the access token expires at \(RFC3339.format(expiresAt))")

@@ -11,12 +11,12 @@ extension InstallationsCommand {
         @OptionGroup var options: ManagerOptions
 
         func run() async throws {
-            let result = try await options.withManager { try await $0.revoke(for: $1) }
-            guard result.wasInstalled else { throw CommandFailure.notInstalled(options.organization) }
+            let (result, organizationID) = try await options.withManager { (try await $0.revoke(for: $1), $1) }
+            guard result.wasInstalled else { throw CommandFailure.notInstalled(organizationID) }
             for failure in result.linearFailures {
                 FileHandle.standardError.write(Data("linear-oauth: warning: Linear did not revoke the \(failure)\n".utf8))
             }
-            print("revoked the tokens of organization \(options.organization) and deleted them")
+            print("revoked the tokens of organization \(organizationID) and deleted them")
         }
     }
 }

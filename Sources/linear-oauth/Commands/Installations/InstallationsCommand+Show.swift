@@ -8,7 +8,7 @@ extension InstallationsCommand {
 
         @OptionGroup var store: StoreOptions
 
-        @Argument(help: "The Linear organization id.")
+        @Argument(help: ArgumentHelp(OrganizationReference.help))
         var organization: String
 
         @Flag(help: "Print a JSON object.")
@@ -16,7 +16,7 @@ extension InstallationsCommand {
 
         func run() async throws {
             let found = try await store.withStore { store in
-                try await store.metadata(organizationID: organization)
+                try await store.metadata(organizationID: try await OrganizationReference.resolve(organization, in: store))
             }
             guard let m = found else { throw CommandFailure.notInstalled(organization) }
             if json {
@@ -24,7 +24,8 @@ extension InstallationsCommand {
                 return
             }
             let fields: [(String, String)] = [
-                ("organization", m.organizationID), ("app user", m.appUserID), ("status", m.status.rawValue),
+                ("organization", m.organizationID), ("workspace", m.organizationName ?? "-"), ("url key", m.urlKey ?? "-"),
+                ("app user", m.appUserID), ("status", m.status.rawValue),
                 ("expires at", RFC3339.format(m.expiresAt)), ("scopes", m.scopes.joined(separator: " ")),
                 ("key id", m.keyID), ("last refresh", m.lastRefreshAt.map(RFC3339.format) ?? "-"),
                 ("last error", m.lastError ?? "-"), ("refresh failures", String(m.refreshFailures)),
