@@ -88,7 +88,7 @@ extension PostgresTokenStore {
     public func soonestExpiring(limit: Int) async throws -> [InstallationMetadata] {
         try await run(organizationID: nil) {
             try await self.rows(
-                "SELECT \(unescaped: TokenSchema.metadataColumnList) FROM linear_tokens WHERE status = 'active' ORDER BY expires_at LIMIT \(limit)"
+                "SELECT \(unescaped: TokenSchema.metadataColumnList) FROM linear_tokens WHERE status = 'active' ORDER BY expires_at, organization_id LIMIT \(limit)"
             ).map(Self.decodeMetadata)
         }
     }

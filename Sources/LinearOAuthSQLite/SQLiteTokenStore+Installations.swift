@@ -74,7 +74,7 @@ extension SQLiteTokenStore {
     public func soonestExpiring(limit: Int) async throws -> [InstallationMetadata] {
         try await read { connection in
             try await connection.query(
-                "SELECT \(TokenSchema.metadataColumnList) FROM linear_tokens WHERE status = 'active' ORDER BY expires_at LIMIT ?",
+                "SELECT \(TokenSchema.metadataColumnList) FROM linear_tokens WHERE status = 'active' ORDER BY expires_at, organization_id LIMIT ?",
                 [.integer(numericCast(limit))]
             ).map(Self.decodeMetadata)
         }

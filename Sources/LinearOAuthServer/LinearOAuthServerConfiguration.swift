@@ -58,6 +58,13 @@ public struct LinearOAuthServerConfiguration: Sendable {
     /// Where people reach this service (`https://oauth.example.com`): the install pages' next steps
     /// name it, and the console's cookies are `Secure` when it is https. `nil`: taken from the redirect URI.
     public var publicURL: String?
+    /// ``publicURL``, else the redirect URI without `/oauth/callback`.
+    public func publicURL(redirectURI: String?) -> String? {
+        if let publicURL { return publicURL.hasSuffix("/") ? String(publicURL.dropLast()) : publicURL }
+        guard let redirectURI, redirectURI.hasSuffix("/oauth/callback") else { return nil }
+        return String(redirectURI.dropLast("/oauth/callback".count))
+    }
+
     /// How long a console sign-in lasts.
     public var consoleSessionLifetime: Duration = .seconds(12 * 3600)
     /// What the console shows under "recent events"; give ``ConsoleEventLog/record(_:at:)`` to the token

@@ -73,7 +73,7 @@ public enum OpenAPIDocument {
         "responses": {
           "Unauthorized": { "description": "No or a wrong API key.", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } },
           "NotInstalled": { "description": "The organization is not installed.", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } },
-          "ReauthorizationRequired": { "description": "Linear refused the refresh token: install the app again.", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } },
+          "ReauthorizationRequired": { "description": "Linear refused the refresh token: install the app again (`reauthorization_required`). Or `ambiguous_organization`: a URL key several installations have; use an organization id.", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } },
           "Unavailable": {
             "description": "Linear or the database cannot answer now; try again after Retry-After seconds (`unavailable`). Or `client_mismatch`: the installation was granted to another OAuth client than the configured one; nothing was changed.",
             "headers": { "Retry-After": { "schema": { "type": "integer" } } },
@@ -142,6 +142,7 @@ public enum OpenAPIDocument {
               "204": { "description": "Revoked" },
               "401": { "$ref": "#/components/responses/Unauthorized" },
               "404": { "$ref": "#/components/responses/NotInstalled" },
+              "409": { "description": "`ambiguous_organization`: the URL key of several installations; use an organization id.", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } },
               "503": { "$ref": "#/components/responses/Unavailable" }
             }
           }

@@ -1,4 +1,5 @@
 import Foundation
+import NIOHTTP1
 import LinearEmulator
 import LinearOAuth
 @testable import LinearOAuthServer
@@ -82,6 +83,7 @@ struct ConsoleTests {
                 let browser = try await ConsoleBrowser.signedIn(url)
                 let overview = try await browser.get("/")
                 #expect(overview.status == 200 && overview.text.contains("<h1>Overview</h1>"))
+                #expect(try await browser.get("/console/events").text.contains("Nothing yet on this instance"))
                 #expect(overview.header("content-security-policy")?.contains("default-src 'none'") == true)
                 #expect(overview.header("x-frame-options") == "DENY" && overview.header("cache-control") == "no-store")
                 #expect(!overview.text.contains("<script"))
@@ -156,6 +158,7 @@ struct ConsoleTests {
                 #expect(found.status == 200 && found.text.contains("org-acme") && !found.text.contains("org-bulk-"))
                 #expect(found.text.contains("Acme &lt;script&gt;alert(1)&lt;/script&gt;"))
                 #expect(try await browser.get("/console/installations?q=nothing-like-it").text.contains("No installation matches"))
+                #expect(try await browser.get("/console/installations?q=%00").status == 400)
                 let first = try await browser.get("/console/installations")
                 #expect(first.text.components(separatedBy: "<tr><td><a href=").count - 1 == ConsoleRoutes.pageSize)
                 let next = try #require(first.text.range(of: "href=\"/console/installations?after=").map { range in
@@ -196,6 +199,9 @@ struct ConsoleTests {
                 let revoked = try await browser.post("/console/installations/org-acme/revoke", csrfFrom: confirm, fields: ["confirm": "yes"])
                 #expect(revoked.status == 303 && revoked.header("location") == "/console/installations?done=revoked")
                 #expect(try await fixture.test.store.load(organizationID: "org-acme") == nil)
+                // The same form again (a double submit): nothing was installed, and it says so.
+                let again = try await browser.post("/console/installations/org-acme/revoke", csrfFrom: confirm, fields: ["confirm": "yes"])
+                #expect(again.status == 404 && again.text.contains("was not installed"))
 
                 let events = try await browser.get("/console/events")
                 #expect(events.text.contains("refresh") && events.text.contains("success") && events.text.contains("revoke"))
@@ -254,8 +260,11 @@ struct URLKeyAPITests {
                 let ambiguous = try await RawHTTP.request(.GET, url + "/v1/installations/acme", headers: auth)
                 #expect(ambiguous.status == 409 && ambiguous.json["error"] as? String == "ambiguous_organization")
                 #expect(Set(ambiguous.json["candidates"] as? [String] ?? []) == ["org-acme", "org-stale"])
-                let noToken = try await RawHTTP.request(.GET, url + "/v1/installations/acme/access-token", headers: auth)
-                #expect(noToken.status == 404)
+                for (method, path) in [(HTTPMethod.GET, "/access-token"), (.POST, "/refresh"), (.POST, "/reinstate"), (.DELETE, "")] {
+                    let answer = try await RawHTTP.request(method, url + "/v1/installations/acme" + path, headers: auth)
+                    #expect(answer.status == 409 && answer.json["error"] as? String == "ambiguous_organization", "\(method) \(path)")
+                }
+                #expect(try await fixture.test.store.load(organizationID: "org-stale") != nil, "nothing was deleted")
                 #expect(try await RawHTTP.request(.GET, url + "/v1/installations/org-acme/access-token", headers: auth).status == 200)
                 let deleted = try await RawHTTP.request(.DELETE, url + "/v1/installations/other-key-spelling", headers: auth)
                 #expect(deleted.status == 404)

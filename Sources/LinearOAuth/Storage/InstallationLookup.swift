@@ -24,12 +24,14 @@ extension TokenStore {
     ///
     /// An organization id is looked up first and wins: organization ids are Linear's UUIDs and URL
     /// keys are short names, so the two do not meet in practice.
-    public func lookUp(_ reference: String) async throws -> InstallationLookup {
+    /// - Parameter suggesting: Whether a miss computes ``suggestions(for:limit:)`` (a listing: for
+    ///   people, not for an API's hot path).
+    public func lookUp(_ reference: String, suggesting: Bool = true) async throws -> InstallationLookup {
         if let row = try await load(organizationID: reference) { return .found(row.metadata) }
         let byKey = try await metadata(matching: .urlKey(reference), after: nil, limit: 10)
         switch byKey.count {
         case 1: return .found(byKey[0])
-        case 0: return .notFound(suggestions: try await suggestions(for: reference))
+        case 0: return .notFound(suggestions: suggesting ? try await suggestions(for: reference) : [])
         default: return .ambiguous(byKey)
         }
     }

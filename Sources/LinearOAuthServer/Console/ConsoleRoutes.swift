@@ -25,7 +25,7 @@ struct ConsoleRoutes {
         self.logger = logger
         self.sessions = ConsoleSessions(
             apiKeys: configuration.apiKeys, lifetime: configuration.consoleSessionLifetime.timeInterval,
-            secure: configuration.publicURL?.lowercased().hasPrefix("https://") ?? false)
+            secure: configuration.publicURL(redirectURI: manager.linear.configuration.redirectURI)?.lowercased().hasPrefix("https://") ?? false)
     }
 
     var routes: RouteCollection<LinearOAuthRequestContext> {
@@ -49,7 +49,7 @@ struct ConsoleRoutes {
                 return response
             }
         }
-        routes.get("/") { request, _ in try await page(request) { session in try await overview(session) } }
+        routes.get("/") { request, _ in try await page(request) { session in try await overview(session, request) } }
         routes.get("/console") { _, _ in Self.redirect("/") }
         routes.get("/console/installations") { request, _ in try await page(request) { session in try await installations(request, session) } }
         routes.get("/console/installations/:organization") { request, context in
@@ -68,7 +68,11 @@ struct ConsoleRoutes {
         }
         routes.get("/console/events") { request, _ in
             try await page(request) { session in
-                html(.ok, "events", base(session, title: "Events").merging(["capacity": events.capacity, "events": eventRows(events.recent())]) { $1 })
+                var context = base(session, title: "Events")
+                context["capacity"] = events.capacity
+                // Assigned, not in a literal: a nil must remove the key, or the section would show.
+                context["events"] = eventRows(events.recent())
+                return html(.ok, "events", context)
             }
         }
         routes.post("/console/breaker/reset") { request, _ in
@@ -138,7 +142,7 @@ struct ConsoleRoutes {
 
     // MARK: Pages
 
-    private func overview(_ session: ConsoleSessions.Session) async throws -> Response {
+    private func overview(_ session: ConsoleSessions.Session, _ request: Request) async throws -> Response {
         let store = manager.vault.store
         let counts: [InstallationStatus: Int]
         let soonest: [InstallationMetadata]
@@ -151,6 +155,7 @@ struct ConsoleRoutes {
         let total = counts.values.reduce(0, +)
         let reauthorization = counts[.reauthorizationRequired] ?? 0
         var context = base(session, title: "Overview")
+        if let done = request.uri.queryParameters["done"].map(String.init), let flash = Self.flashes[done] { context["flash"] = flash }
         context["total"] = total
         context["active"] = counts[.active] ?? 0
         context["reauthorization"] = reauthorization
@@ -170,7 +175,7 @@ struct ConsoleRoutes {
         if let started = configuration.gettingStarted {
             context["gettingStarted"] = [
                 "directory": started.directory, "apiKeyFile": started.apiKeyFile,
-                "baseURL": configuration.publicURL ?? "http://127.0.0.1:8080",
+                "baseURL": configuration.publicURL(redirectURI: manager.linear.configuration.redirectURI) ?? "http://127.0.0.1:8080",
             ]
         }
         return html(.ok, "overview", context)
@@ -180,18 +185,31 @@ struct ConsoleRoutes {
         let query = request.uri.queryParameters
         let text = (query["q"].map(String.init) ?? "").trimmingCharacters(in: .whitespaces)
         let after = query["after"].map(String.init).flatMap { $0.isEmpty ? nil : $0 }
+        // No organization id, name or URL key holds a NUL (PostgreSQL could not even compare one).
+        guard !text.contains("\0"), !(after ?? "").contains("\0") else {
+            return message(.badRequest, "Bad search", ["The search or page link holds a character no installation has."],
+                           links: [("All installations", "/console/installations")], session: session)
+        }
         let statusFilter = query["status"].map(String.init).flatMap(InstallationStatus.init(rawValue:))
         var rows: [InstallationMetadata] = []
         var hasMore = false
+        var resumeAfter: String?
         do {
-            // A status filter pages through the search's results and keeps the matching ones.
+            // A status filter pages through the search's results and keeps the matching ones, at most
+            // 20 pages a request (then "next page" goes on from the last row looked at).
             var cursor = after
+            var pages = 0
             while rows.count <= Self.pageSize {
                 let page = try await manager.vault.store.metadata(
                     matching: text.isEmpty ? .all : .containing(text), after: cursor, limit: Self.pageSize + 1)
                 rows += page.filter { statusFilter == nil || $0.status == statusFilter }
+                pages += 1
                 guard page.count == Self.pageSize + 1, let last = page.last else { break }
                 cursor = last.organizationID
+                if pages == 20, rows.count <= Self.pageSize {
+                    resumeAfter = cursor
+                    break
+                }
             }
         } catch {
             return databaseDown(session)
@@ -201,7 +219,10 @@ struct ConsoleRoutes {
             rows = Array(rows.prefix(Self.pageSize))
         }
         var context = base(session, title: "Installations")
+        if let done = query["done"].map(String.init), let flash = Self.flashes[done] { context["flash"] = flash }
         context["query"] = text
+        // An empty string is a true section in Mustache: the template asks this instead.
+        context["hasQuery"] = !text.isEmpty
         context["hasRows"] = !rows.isEmpty
         context["rows"] = rows.map { m in
             ["name": m.organizationName ?? m.urlKey ?? "(name not recorded)", "organizationID": m.organizationID,
@@ -219,7 +240,11 @@ struct ConsoleRoutes {
             components.queryItems = items.isEmpty ? nil : items
             return components.string ?? "/console/installations"
         }
-        if hasMore, let last = rows.last { context["next"] = link(after: last.organizationID) }
+        if hasMore, let last = rows.last {
+            context["next"] = link(after: last.organizationID)
+        } else if let resumeAfter {
+            context["next"] = link(after: resumeAfter)
+        }
         if after != nil { context["first"] = link(after: nil) }
         return html(.ok, "installations", context)
     }
@@ -254,7 +279,8 @@ struct ConsoleRoutes {
         } catch {
             return databaseDown(session)
         }
-        guard case .found(let m) = found, m.organizationID == organizationID else { return notFound(organizationID, found, session) }
+        guard case .found(let m) = found else { return notFound(organizationID, found, session) }
+        if m.organizationID != organizationID { return Self.redirect(Self.installationPath(m.organizationID) + "/revoke") }
         var context = base(session, title: "Revoke")
         context.merge(["name": m.displayName, "organizationID": m.organizationID, "base": Self.installationPath(m.organizationID)]) { $1 }
         return html(.ok, "revoke", context)
@@ -262,7 +288,9 @@ struct ConsoleRoutes {
 
     /// Refresh now, reinstate, revoke: each answers with a redirect to the installation's page and a
     /// short message naming what happened.
-    private func act(_ action: String, _ organizationID: String, form: [String: String]) async throws -> Response {
+    private func act(_ action: String, _ reference: String, form: [String: String]) async throws -> Response {
+        // A URL key in the path acts on the installation it names, exactly as the pages resolve it.
+        let organizationID = (try? await manager.vault.store.lookUp(reference, suggesting: false).organizationID) ?? reference
         let path = Self.installationPath(organizationID)
         switch action {
         case "refresh":
@@ -284,6 +312,10 @@ struct ConsoleRoutes {
             guard form["confirm"] == "yes" else { return Self.redirect(path + "/revoke") }
             do throws(TokenManagerError) {
                 let result = try await manager.revoke(for: organizationID)
+                guard result.wasInstalled else {
+                    return message(.notFound, "Not installed", ["\(organizationID) was not installed (already revoked?): nothing was done."],
+                                   links: [("All installations", "/console/installations")], session: nil)
+                }
                 logger.info("revoked from the console", metadata: [
                     "organization": .string(organizationID), "linear_failures": .stringConvertible(result.linearFailures.count)])
                 return Self.redirect("/console/installations?done=revoked")
@@ -318,7 +350,8 @@ struct ConsoleRoutes {
         let status: HTTPResponse.Status = switch error {
         case .notInstalled: .notFound
         case .reauthorizationRequired: .conflict
-        default: .serviceUnavailable
+        case .configuration, .undecryptable: .internalServerError
+        case .temporarilyUnavailable, .clientMismatch: .serviceUnavailable
         }
         return message(status, title, [error.description], links: [("Back to the installation", Self.installationPath(organizationID))], session: nil)
     }

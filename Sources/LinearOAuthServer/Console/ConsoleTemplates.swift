@@ -121,7 +121,7 @@ enum ConsoleTemplates {
             {{#hasRows}}<div class="card scroll"><table><thead><tr><th>Workspace</th><th>Organization</th><th>Status</th><th>Expires at (UTC)</th><th>Last refresh</th><th>Last error</th><th>Key</th></tr></thead><tbody>
             {{#rows}}<tr><td><a href="{{href}}">{{name}}</a></td><td><code>{{organizationID}}</code></td><td><span class="tag {{tone}}">{{status}}</span></td><td>{{expiresAt}}</td><td>{{lastRefresh}}</td><td>{{lastError}}</td><td><code>{{keyID}}</code></td></tr>{{/rows}}
             </tbody></table></div>{{/hasRows}}
-            {{^hasRows}}<p class="muted">{{#query}}No installation matches “{{query}}”.{{/query}}{{^query}}No installation yet: <a href="/oauth/authorize">install in a workspace</a>.{{/query}}</p>{{/hasRows}}
+            {{^hasRows}}<p class="muted">{{#hasQuery}}No installation matches “{{query}}”.{{/hasQuery}}{{^hasQuery}}No installation yet: <a href="/oauth/authorize">install in a workspace</a>.{{/hasQuery}}</p>{{/hasRows}}
             <p class="pager">{{#first}}<a href="{{first}}">First page</a>{{/first}} {{#next}}<a href="{{next}}">Next page</a>{{/next}}</p>
             {{> foot}}
             """,
@@ -223,5 +223,6 @@ enum ConsoleTemplates {
         form{margin:0}.actions form,.actions .button{display:inline-block;margin:0 .5rem .5rem 0}
         .narrow form button{margin-top:.75rem}
         .pager a{margin-right:1rem}
+        dl + h2{margin-top:1rem}
         """
 }

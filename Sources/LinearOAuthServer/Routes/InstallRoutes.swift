@@ -151,7 +151,7 @@ struct InstallRoutes {
 
     /// The success page: the workspace, its organization id and URL key, and what to do next.
     private func success(organizationID: String, name: String?, urlKey: String?, again: Bool) -> Response {
-        let base = configuration.publicURL ?? ""
+        let base = configuration.publicURL(redirectURI: manager.linear.configuration.redirectURI) ?? ""
         var details = [["name": "Organization id", "value": organizationID]]
         if let urlKey { details.append(["name": "URL key", "value": urlKey]) }
         let workspace = name.map { "the \($0) workspace" } ?? "the workspace"

@@ -17,7 +17,7 @@ struct TokenAPIRoutes {
         }
         routes.get("installations/:organization") { _, context in
             let reference = try context.parameters.require("organization")
-            switch try await manager.vault.store.lookUp(reference) {
+            switch try await manager.vault.store.lookUp(reference, suggesting: false) {
             case .found(let metadata):
                 return try Responses.encoded(.ok, metadata)
             case .ambiguous(let matches):
@@ -36,7 +36,11 @@ struct TokenAPIRoutes {
         }
         routes.post("installations/:organization/reinstate") { _, context in
             let reference = try context.parameters.require("organization")
-            let organizationID = await Self.organizationID(reference, manager)
+            let organizationID: String
+            switch await Self.organizationID(reference, manager) {
+            case .success(let id): organizationID = id
+            case .failure(let ambiguous): return ambiguous.response
+            }
             do throws(TokenManagerError) {
                 switch try await manager.reinstate(for: organizationID) {
                 case .reinstated(let expiresAt):
@@ -63,7 +67,11 @@ struct TokenAPIRoutes {
         }
         routes.delete("installations/:organization") { _, context in
             let reference = try context.parameters.require("organization")
-            let organizationID = await Self.organizationID(reference, manager)
+            let organizationID: String
+            switch await Self.organizationID(reference, manager) {
+            case .success(let id): organizationID = id
+            case .failure(let ambiguous): return ambiguous.response
+            }
             do throws(TokenManagerError) {
                 let result = try await manager.revoke(for: organizationID)
                 guard result.wasInstalled else { return Responses.error(.notInstalled(organizationID: organizationID)) }
@@ -77,9 +85,17 @@ struct TokenAPIRoutes {
 
     /// The organization id `reference` names: itself when it is installed under that id, else the
     /// installation whose URL key it is (exactly one), else itself (the caller then answers 404).
-    private static func organizationID(_ reference: String, _ manager: TokenManager) async -> String {
-        if (try? await manager.vault.store.load(organizationID: reference)) != nil { return reference }
-        return (try? await manager.vault.store.organizationID(forURLKey: reference)) ?? reference
+    /// 409 `ambiguous_organization`, as an error value.
+    struct Ambiguous: Error {
+        var response: Response
+    }
+
+    private static func organizationID(_ reference: String, _ manager: TokenManager) async -> Result<String, Ambiguous> {
+        switch try? await manager.vault.store.lookUp(reference, suggesting: false) {
+        case .found(let metadata)?: return .success(metadata.organizationID)
+        case .ambiguous(let matches)?: return .failure(Ambiguous(response: Responses.ambiguous(reference, matches)))
+        case .notFound?, nil: return .success(reference)
+        }
     }
 
     /// `{"access_token", "app_user_id", "expires_at", "organization_id"}`, or the error's answer. The
@@ -94,10 +110,15 @@ struct TokenAPIRoutes {
             do throws(TokenManagerError) {
                 token = try await get(reference)
             } catch {
-                guard case .notInstalled = error,
-                    let resolved = try? await manager.vault.store.organizationID(forURLKey: reference), resolved != reference
-                else { throw error }
-                token = try await get(resolved)
+                guard case .notInstalled = error else { throw error }
+                switch try? await manager.vault.store.lookUp(reference, suggesting: false) {
+                case .found(let metadata)? where metadata.organizationID != reference:
+                    token = try await get(metadata.organizationID)
+                case .ambiguous(let matches)?:
+                    return Responses.ambiguous(reference, matches)
+                default:
+                    throw error
+                }
             }
             // Written by hand: this is the hot route, and JSONSerialization is slow on Linux.
             var body = "{\"access_token\":"

@@ -34,7 +34,6 @@ struct WebhookRoutes {
 
     private func count(outcome: String) {
         Counter(label: "linear_oauth_webhooks_total", dimensions: [("outcome", outcome)], factory: metrics).increment()
-        configuration.events.record(.init(organizationID: nil, event: "webhook", outcome: outcome))
     }
 
     private func handle(_ request: Request) async throws -> Response {
@@ -52,6 +51,15 @@ struct WebhookRoutes {
             logger.warning("refused a webhook with a missing or bad signature")
             return Responses.json(.unauthorized, ["error": "bad_signature", "message": "the linear-signature header does not match the body"])
         }
+        // Only signed deliveries reach the console's recent events: anyone may post unsigned ones.
+        let response = try await handleSigned(raw)
+        let outcome = (response.status == .ok ? "accepted" : "refused") + "_\(response.status.code)"
+        configuration.events.record(.init(organizationID: nil, event: "webhook", outcome: outcome))
+        return response
+    }
+
+    /// A delivery whose signature is valid.
+    private func handleSigned(_ raw: Data) async throws -> Response {
         guard let payload = try? JSONSerialization.jsonObject(with: raw) as? [String: Any] else {
             return Responses.json(.badRequest, ["error": "bad_body", "message": "the webhook body is not a JSON object"])
         }

@@ -161,8 +161,7 @@ struct ServeCommand: AsyncParsableCommand {
             ?? clientConfiguration.redirectURI.map { $0.replacingOccurrences(of: "/oauth/callback", with: "/oauth/authorize") }
         configuration.successURL = settings.string("LINEAR_OAUTH_SUCCESS_URL", flag: successURL)
         configuration.events = events
-        configuration.publicURL = settings.string("LINEAR_OAUTH_PUBLIC_URL", flag: publicURL).map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 }
-            ?? clientConfiguration.redirectURI.flatMap { $0.hasSuffix("/oauth/callback") ? String($0.dropLast("/oauth/callback".count)) : nil }
+        configuration.publicURL = settings.string("LINEAR_OAUTH_PUBLIC_URL", flag: publicURL)
         if emulator {
             configuration.gettingStarted = .init(
                 directory: DevelopmentSetup.directoryName + "/", apiKeyFile: DevelopmentSetup.directoryName + "/api-key")
