@@ -24,6 +24,8 @@ enum ExitStatus {
 
     static func message(for error: any Error) -> String {
         switch error {
+        case KeyRingError.noKeysConfigured:
+            KeyRingError.noKeysConfigured.description + CommandSettings.developmentHint()
         case let error as CustomStringConvertible where error is KeyRingError || error is TokenStoreError
             || error is TokenDecryptionError || error is CommandFailure || error is TokenManagerError
             || error is LinearOAuthError:

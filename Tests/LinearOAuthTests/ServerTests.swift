@@ -803,6 +803,11 @@ struct ServeEmulatorTests {
         // A database named in the environment is a deployment: the development world is not used.
         let elsewhere = try await cli.run("installations", "list", extra: ["DATABASE_URL": "sqlite:\(directory.path)/other.sqlite"])
         #expect(elsewhere.stdout.contains("no installations") && !elsewhere.stderr.contains("development"))
+        // There, what is missing is said all at once, with where the development world is.
+        let unset = try await cli.run("token", "org-acme", extra: ["DATABASE_URL": "sqlite:\(directory.path)/other.sqlite"])
+        expectOneLineError(unset, status: 2, mentioning: [
+            "LINEAR_CLIENT_ID", "LINEAR_CLIENT_SECRET", "LINEAR_OAUTH_ENCRYPTION_KEYS", ".linear-oauth-dev/keys",
+        ])
 
         // The console: signed in with the development API key, its overview shows the getting-started panel.
         let apiKey = try String(contentsOfFile: directory.path + "/.linear-oauth-dev/api-key", encoding: .utf8)

@@ -31,13 +31,7 @@ struct DoctorCommand: AsyncParsableCommand {
     @OptionGroup var linear: LinearOptions
     @OptionGroup var settings: ServiceSettings
 
-    @Option(name: .customLong("api-keys"), help: ArgumentHelp(
-        "Comma-separated keys that may call /v1. (env: LINEAR_OAUTH_API_KEYS)", valueName: "keys"))
-    var apiKeys: String?
-
-    @Option(name: .customLong("webhook-secret"), help: ArgumentHelp(
-        "The secret Linear signs webhooks with. (env: LINEAR_WEBHOOK_SECRET)", valueName: "secret"))
-    var webhookSecret: String?
+    @OptionGroup var secrets: ServiceSecretOptions
 
     @Option(name: .customLong("max-clock-skew"), help: ArgumentHelp(
         "Seconds the clock may differ from Linear's. (env: LINEAR_OAUTH_MAX_CLOCK_SKEW; default: 30)", valueName: "seconds"))
@@ -105,10 +99,10 @@ struct DoctorCommand: AsyncParsableCommand {
             report(Check(name: "Linear credentials", passed: false, detail: ExitStatus.message(for: error)))
         }
 
-        let webhookSet = settings.string("LINEAR_WEBHOOK_SECRET", flag: webhookSecret) != nil
+        let webhookSet = settings.string("LINEAR_WEBHOOK_SECRET", flag: secrets.webhookSecret) != nil
         report(Check(name: "webhook secret", passed: webhookSet,
                      detail: webhookSet ? "set" : "LINEAR_WEBHOOK_SECRET is not set: uninstall webhooks cannot be verified"))
-        let apiKeyList = settings.list("LINEAR_OAUTH_API_KEYS", flag: apiKeys) ?? []
+        let apiKeyList = settings.list("LINEAR_OAUTH_API_KEYS", flag: secrets.apiKeys) ?? []
         let shortKeys = apiKeyList.filter { $0.count < 16 }.count
         report(Check(
             name: "API keys", passed: !apiKeyList.isEmpty && shortKeys == 0,

@@ -35,13 +35,7 @@ struct ServeCommand: AsyncParsableCommand {
     @OptionGroup var linear: LinearOptions
     @OptionGroup var settings: ServiceSettings
 
-    @Option(name: .customLong("api-keys"), help: ArgumentHelp(
-        "Comma-separated keys that may call /v1 (Authorization: Bearer KEY). (env: LINEAR_OAUTH_API_KEYS; required)", valueName: "keys"))
-    var apiKeys: String?
-
-    @Option(name: .customLong("webhook-secret"), help: ArgumentHelp(
-        "The secret Linear signs webhooks with. (env: LINEAR_WEBHOOK_SECRET; required)", valueName: "secret"))
-    var webhookSecret: String?
+    @OptionGroup var secrets: ServiceSecretOptions
 
     @Option(name: .customLong("install-url"), help: ArgumentHelp(
         "Where an admin installs the app again, named in reauthorization_required answers. (env: LINEAR_OAUTH_INSTALL_URL)", valueName: "url"))
@@ -114,11 +108,6 @@ struct ServeCommand: AsyncParsableCommand {
         """)
     var emulator = false
 
-    func validate() throws {
-        if apiKeys != nil { Settings.warnSecretFlag("--api-keys", "LINEAR_OAUTH_API_KEYS") }
-        if webhookSecret != nil { Settings.warnSecretFlag("--webhook-secret", "LINEAR_WEBHOOK_SECRET") }
-    }
-
     func run() async throws {
         var settings = try await self.settings.settings()
         var listenPort = self.port
@@ -132,10 +121,10 @@ struct ServeCommand: AsyncParsableCommand {
             emulatorInstance = setup.emulator
         }
         defer { if let emulatorInstance { Task { await emulatorInstance.stop() } } }
-        guard let keys = settings.list("LINEAR_OAUTH_API_KEYS", flag: apiKeys), !keys.isEmpty else {
+        guard let keys = settings.list("LINEAR_OAUTH_API_KEYS", flag: secrets.apiKeys), !keys.isEmpty else {
             throw ValidationError("LINEAR_OAUTH_API_KEYS is not set (the keys that may call the token API)")
         }
-        guard let webhookSecret = settings.string("LINEAR_WEBHOOK_SECRET", flag: webhookSecret) else {
+        guard let webhookSecret = settings.string("LINEAR_WEBHOOK_SECRET", flag: secrets.webhookSecret) else {
             throw ValidationError("LINEAR_WEBHOOK_SECRET is not set (the secret Linear signs webhooks with)")
         }
         var clientConfiguration = try linear.clientConfiguration(settings)

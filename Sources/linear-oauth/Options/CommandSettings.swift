@@ -52,6 +52,16 @@ enum CommandSettings {
         return values
     }
 
+    /// Where to look when settings are missing: `serve --emulator`'s world, if this folder has one that
+    /// was not used (a database is named), else nothing.
+    static func developmentHint() -> String {
+        let directory = FileManager.default.currentDirectoryPath + "/" + DevelopmentSetup.directoryName
+        guard FileManager.default.fileExists(atPath: directory + "/commands.env") || FileManager.default.fileExists(atPath: directory + "/keys")
+        else { return "" }
+        return " (serve --emulator's development world is in \(DevelopmentSetup.directoryName)/, its key in \(DevelopmentSetup.directoryName)/keys; "
+            + "commands here use it when DATABASE_URL and --database-url are unset)"
+    }
+
     nonisolated(unsafe) private static var noted = false
 
     /// Says once, on standard error, that the development world is used.

@@ -25,6 +25,15 @@ func withTokenManager<Result>(
     store: StoreOptions, keys: KeyOptions, linear: LinearOptions, _ body: (TokenManager) async throws -> Result
 ) async throws -> Result {
     let settings = CommandSettings.current(databaseURLFlag: store.databaseURL)
+    // Every missing setting at once, not one per attempt.
+    var missing: [String] = []
+    if settings.string("LINEAR_CLIENT_ID", flag: linear.clientID) == nil { missing.append("LINEAR_CLIENT_ID (--client-id)") }
+    if settings.string("LINEAR_CLIENT_SECRET", flag: linear.clientSecret) == nil { missing.append("LINEAR_CLIENT_SECRET (--client-secret)") }
+    if keys.isUnset(settings) { missing.append("\(KeyRing.keysVariable) or \(KeyRing.keysFileVariable) (--encryption-keys, --encryption-keys-file)") }
+    if !missing.isEmpty {
+        throw CommandFailure(
+            description: "not set: " + missing.joined(separator: "; ") + CommandSettings.developmentHint(), status: ExitStatus.usage)
+    }
     let clientConfiguration = try linear.clientConfiguration(settings)
     let configuration = try linear.managerConfiguration(settings)
     return try await store.withVault(keys, settings) { vault in
