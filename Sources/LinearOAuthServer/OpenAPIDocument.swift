@@ -63,7 +63,7 @@ public enum OpenAPIDocument {
             "type": "object",
             "required": ["error", "message"],
             "properties": {
-              "error": { "type": "string", "enum": ["unauthorized", "not_installed", "reauthorization_required", "unavailable", "configuration_error", "client_mismatch", "undecryptable", "ambiguous_organization"] },
+              "error": { "type": "string", "enum": ["unauthorized", "not_installed", "reauthorization_required", "unavailable", "configuration_error", "client_mismatch", "undecryptable", "ambiguous_organization", "bad_request"] },
               "message": { "type": "string" },
               "install_url": { "type": "string", "description": "With reauthorization_required: where an admin installs the app again." },
               "candidates": { "type": "array", "items": { "type": "string" }, "description": "With ambiguous_organization: the organization ids that have this URL key." }
@@ -113,10 +113,20 @@ public enum OpenAPIDocument {
         },
         "/v1/installations": {
           "get": {
-            "summary": "Every installation's metadata (never tokens).",
+            "summary": "Installations' metadata (never tokens), a page at a time by organization id.",
             "security": [{ "apiKey": [] }],
+            "parameters": [
+              { "name": "limit", "in": "query", "schema": { "type": "integer", "minimum": 1, "maximum": 1000, "default": 100 }, "description": "Installations per page." },
+              { "name": "after", "in": "query", "schema": { "type": "string" }, "description": "The `next` of the previous page: installations with a greater organization id." }
+            ],
             "responses": {
-              "200": { "description": "Installations", "content": { "application/json": { "schema": { "type": "array", "items": { "$ref": "#/components/schemas/Installation" } } } } },
+              "200": { "description": "A page", "content": { "application/json": { "schema": {
+                "type": "object", "required": ["installations"],
+                "properties": {
+                  "installations": { "type": "array", "items": { "$ref": "#/components/schemas/Installation" } },
+                  "next": { "type": "string", "description": "Present when there may be more: pass it as `after` for the next page." }
+                } } } } },
+              "400": { "description": "A limit outside 1 to 1000, or an after that cannot be an organization id (`bad_request`).", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } },
               "401": { "$ref": "#/components/responses/Unauthorized" },
               "503": { "$ref": "#/components/responses/Unavailable" }
             }

@@ -352,3 +352,38 @@ struct RateLimiterTests {
         #expect((0..<4).map { _ in limiter.take("a", now: start.addingTimeInterval(3_600)) == nil } == [true, true, true, false])
     }
 }
+
+@Suite("Refresh coordinator: a bounded cache", .capturesLogs)
+struct RefreshCoordinatorCacheTests {
+    @Test("past its capacity the least recently used tokens go; a sixteenth of the capacity at a time")
+    func leastRecentlyUsedGoFirst() {
+        var coordinator = RefreshCoordinator(
+            refreshMargin: RefreshCoordinatorTests.margin, refreshAhead: false, policy: RefreshCoordinatorTests.policy(), cacheCapacity: 3)
+        for organization in ["org-a", "org-b", "org-c"] {
+            RefreshCoordinatorTests.load(&coordinator, RefreshCoordinatorTests.token(expiresIn: 3600, organization: organization))
+        }
+        // org-a is used again: org-b is now the least recently used.
+        guard case .serve = coordinator.accessToken("org-a", now: RefreshCoordinatorTests.start) else {
+            Issue.record("org-a is cached")
+            return
+        }
+        RefreshCoordinatorTests.load(&coordinator, RefreshCoordinatorTests.token(expiresIn: 3600, organization: "org-d"))
+        #expect(coordinator.cachedCount == 3)
+        #expect(coordinator.cached("org-b") == nil)
+        #expect(coordinator.cached("org-a") != nil && coordinator.cached("org-c") != nil && coordinator.cached("org-d") != nil)
+        // The one that went is loaded again when asked for.
+        guard case .lead = coordinator.accessToken("org-b", now: RefreshCoordinatorTests.start) else {
+            Issue.record("org-b must be loaded again")
+            return
+        }
+
+        var large = RefreshCoordinator(
+            refreshMargin: RefreshCoordinatorTests.margin, refreshAhead: false, policy: RefreshCoordinatorTests.policy(), cacheCapacity: 160)
+        for index in 0..<1_000 {
+            RefreshCoordinatorTests.load(&large, RefreshCoordinatorTests.token(expiresIn: 3600, organization: "org-\(index)"))
+            #expect(large.cachedCount <= 160)
+        }
+        // The newest are kept, the oldest went.
+        #expect(large.cached("org-999") != nil && large.cached("org-0") == nil)
+    }
+}

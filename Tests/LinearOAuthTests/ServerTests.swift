@@ -165,8 +165,9 @@ struct ServerTests {
             try await fixture.install("org-acme")
             try await withServer(fixture) { url, _ async throws in
                 let list = try await RawHTTP.request(.GET, url + "/v1/installations", headers: auth)
-                let rows = try #require(try JSONSerialization.jsonObject(with: list.body) as? [[String: Any]])
+                let rows = try #require(list.json["installations"] as? [[String: Any]])
                 #expect(rows.map { $0["organization_id"] as? String } == ["org-acme"])
+                #expect(list.json["next"] == nil)
                 #expect(!list.text.contains("lin_oauth_") && !list.text.contains("lin_refresh_"))
                 let show = try await RawHTTP.request(.GET, url + "/v1/installations/org-acme", headers: auth)
                 #expect(show.json["status"] as? String == "active" && show.json["key_id"] as? String == "k1")

@@ -16,6 +16,9 @@ package struct RefreshCoordinator: Sendable {
         package var nextAttempt: Date
         /// With refresh ahead: the seconds left below which the background refresh starts.
         package var refreshAheadBelow: TimeInterval
+        /// When it was last handed out or stored, on the coordinator's use counter (least recently
+        /// used entries go first when the cache is full).
+        package var lastUsed: UInt64 = 0
     }
 
     /// What a load or refresh produced: a token, and when the next refresh may be tried
@@ -99,12 +102,21 @@ package struct RefreshCoordinator: Sendable {
     /// Whether a refusal of a refresh token marks its installation (see ``DeauthorizationBreaker``).
     package var breaker: DeauthorizationBreaker
 
+    /// At most this many cached tokens; past it the least recently used go (``TokenManager/Configuration/cacheCapacity``).
+    package let cacheCapacity: Int
     private var cache: [String: CachedToken] = [:]
+    /// Counts uses, to order cached tokens by last use.
+    private var uses: UInt64 = 0
     private var organizations: [String: Organization] = [:]
     private var appToken: AppToken?
     private var appTokenFlight: Flight<AppToken>?
 
-    package init(refreshMargin: TimeInterval, refreshAhead: Bool, policy: RetryPolicy, breaker: DeauthorizationBreaker = .init()) {
+    package init(
+        refreshMargin: TimeInterval, refreshAhead: Bool, policy: RetryPolicy, breaker: DeauthorizationBreaker = .init(),
+        cacheCapacity: Int = .max
+    ) {
+        precondition(cacheCapacity > 0, "the token cache needs room for at least one token")
+        self.cacheCapacity = cacheCapacity
         self.refreshMargin = refreshMargin
         self.refreshAhead = refreshAhead
         self.policy = policy
@@ -115,7 +127,10 @@ package struct RefreshCoordinator: Sendable {
 
     /// A caller wants the organization's access token at `now`.
     package mutating func accessToken(_ organizationID: String, now: Date) -> Access {
-        if let cached = cache[organizationID] {
+        if let index = cache.index(forKey: organizationID) {
+            uses &+= 1
+            cache.values[index].lastUsed = uses
+            let cached = cache.values[index]
             let left = cached.token.expiresAt.timeIntervalSince(now)
             // Fresh, or inside the margin but backing off while the token still works.
             if left > refreshMargin || (now < cached.nextAttempt && left > 0) { return .serve(cached.token) }
@@ -152,9 +167,11 @@ package struct RefreshCoordinator: Sendable {
     package mutating func finish(_ lead: Lead, of organizationID: String, with result: Result<Outcome, any Error>) {
         guard var organization = organizations[organizationID] else { return }
         if case .success(let outcome) = result, organization.generation == lead.generation {
+            if cache[organizationID] == nil, cache.count >= cacheCapacity { evictLeastRecentlyUsed() }
+            uses &+= 1
             cache[organizationID] = CachedToken(
                 token: outcome.token, nextAttempt: outcome.nextAttempt,
-                refreshAheadBelow: policy.refreshAheadPoint(margin: refreshMargin))
+                refreshAheadBelow: policy.refreshAheadPoint(margin: refreshMargin), lastUsed: uses)
         }
         if organization.flight === lead.flight { organization.flight = nil }
         organizations[organizationID] = organization.isIdle ? nil : organization
@@ -173,6 +190,18 @@ package struct RefreshCoordinator: Sendable {
         default: return .take
         }
     }
+
+    /// Makes room for one more token: drops the least recently used, and a sixteenth of the capacity
+    /// more with them, so that the sort is paid once per that many new tokens, not on each.
+    private mutating func evictLeastRecentlyUsed() {
+        let excess = cache.count - cacheCapacity + 1 + cacheCapacity / 16
+        guard excess > 0 else { return }
+        let oldest = cache.map { ($0.value.lastUsed, $0.key) }.sorted { $0.0 < $1.0 }.prefix(excess)
+        for (_, organizationID) in oldest { cache.removeValue(forKey: organizationID) }
+    }
+
+    /// How many tokens are cached.
+    package var cachedCount: Int { cache.count }
 
     /// Forgets the organization's cached token; a flight running now will not cache its result.
     package mutating func evict(_ organizationID: String) {

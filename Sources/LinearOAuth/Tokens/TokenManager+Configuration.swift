@@ -39,6 +39,10 @@ extension TokenManager {
         public var installScopes: [String] = ["read", "write"]
         /// Renew the app token (30 days) when it expires within this long.
         public var appTokenRenewalMargin: Duration = .seconds(86_400)
+        /// At most this many access tokens are kept in memory (about 500 bytes each); when full, the
+        /// least recently used go first (a sixteenth of the capacity at a time) and are loaded again
+        /// from the store when next asked for. Default 100,000 (about 50 MB).
+        public var cacheCapacity = 100_000
         /// Where metrics go; `nil`: the process-wide `MetricsSystem` (a Prometheus registry, say).
         public var metricsFactory: (any MetricsFactory)?
         /// Refresh ahead: a cached token inside the refresh margin that still has more than half the

@@ -69,7 +69,8 @@ public final class TokenManager: Sendable {
         self.state = Mutex(RefreshCoordinator(
             refreshMargin: configuration.refreshMargin.timeInterval, refreshAhead: configuration.refreshAhead, policy: policy,
             breaker: DeauthorizationBreaker(
-                threshold: configuration.deauthorizationThreshold, window: configuration.deauthorizationWindow.timeInterval)))
+                threshold: configuration.deauthorizationThreshold, window: configuration.deauthorizationWindow.timeInterval),
+            cacheCapacity: max(1, configuration.cacheCapacity)))
         metrics.breakerOpen.record(0)
     }
 

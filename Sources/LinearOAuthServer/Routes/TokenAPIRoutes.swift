@@ -12,8 +12,8 @@ struct TokenAPIRoutes {
         let manager = self.manager, installURL = configuration.installURL
         let routes = RouteCollection(context: LinearOAuthRequestContext.self)
             .add(middleware: APIKeyMiddleware(keys: configuration.apiKeys))
-        routes.get("installations") { _, _ in
-            try Responses.encoded(.ok, try await manager.vault.list())
+        routes.get("installations") { request, _ in
+            try await Self.installationsPage(request, manager.vault.store)
         }
         routes.get("installations/:organization") { _, context in
             let reference = try context.parameters.require("organization")
@@ -85,6 +85,36 @@ struct TokenAPIRoutes {
 
     /// The organization id `reference` names: itself when it is installed under that id, else the
     /// installation whose URL key it is (exactly one), else itself (the caller then answers 404).
+    /// A page of installations' metadata, by organization id: `?limit=` (default 100, at most 1000)
+    /// and `?after=` (the `next` of the page before). `{"installations": [...], "next": ID}`, `next`
+    /// absent on the last page. One keyset query (`WHERE organization_id > after ORDER BY
+    /// organization_id LIMIT limit + 1`), however large the table.
+    static func installationsPage(_ request: Request, _ store: any TokenStore) async throws -> Response {
+        struct Page: Encodable {
+            var installations: [InstallationMetadata]
+            var next: String?
+        }
+        let query = request.uri.queryParameters
+        var limit = 100
+        if let text = query["limit"].map(String.init) {
+            guard let number = Int(text), (1...1000).contains(number) else {
+                return Responses.json(.badRequest, ["error": "bad_request", "message": "limit must be a whole number from 1 to 1000"])
+            }
+            limit = number
+        }
+        let after = query["after"].map(String.init).flatMap { $0.isEmpty ? nil : $0 }
+        guard !(after ?? "").contains("\0") else {
+            return Responses.json(.badRequest, ["error": "bad_request", "message": "after must be an organization id"])
+        }
+        var rows = try await store.metadata(matching: .all, after: after, limit: limit + 1)
+        var next: String?
+        if rows.count > limit {
+            rows.removeLast(rows.count - limit)
+            next = rows.last?.organizationID
+        }
+        return try Responses.encoded(.ok, Page(installations: rows, next: next))
+    }
+
     /// 409 `ambiguous_organization`, as an error value.
     struct Ambiguous: Error {
         var response: Response

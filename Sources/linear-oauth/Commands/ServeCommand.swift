@@ -73,6 +73,11 @@ struct ServeCommand: AsyncParsableCommand {
         valueName: "requests"))
     var installRateLimit: Int?
 
+    @Option(name: .customLong("token-cache-size"), help: ArgumentHelp(
+        "Access tokens kept in memory at most (about 500 bytes each); past it the least recently used go, and are read again from the database when asked for. (env: LINEAR_OAUTH_TOKEN_CACHE_SIZE; default: 100000)",
+        valueName: "count"))
+    var tokenCacheSize: Int?
+
     @Flag(inversion: .prefixedNo, help: ArgumentHelp(
         "Send prompt=consent on the authorize URL, so that Linear always shows its consent screen and someone in several workspaces chooses one; --no-prompt-consent installs into the workspace they are signed in to. (env: LINEAR_OAUTH_PROMPT_CONSENT; default: on)"))
     var promptConsent: Bool?
@@ -141,6 +146,9 @@ struct ServeCommand: AsyncParsableCommand {
         managerConfiguration.refreshAhead = true
         // Development: a grant whose client was never recorded is not the emulator's; never refresh it.
         managerConfiguration.adoptsUnboundGrants = !emulator
+        managerConfiguration.cacheCapacity = try settings.count(
+            "LINEAR_OAUTH_TOKEN_CACHE_SIZE", flag: tokenCacheSize, default: managerConfiguration.cacheCapacity)
+        guard managerConfiguration.cacheCapacity > 0 else { throw ValidationError("LINEAR_OAUTH_TOKEN_CACHE_SIZE must be at least 1") }
         managerConfiguration.deauthorizationThreshold = try settings.count(
             "LINEAR_OAUTH_DEAUTHORIZATION_THRESHOLD", flag: deauthorizationThreshold, default: managerConfiguration.deauthorizationThreshold)
         managerConfiguration.deauthorizationWindow = try settings.seconds(
