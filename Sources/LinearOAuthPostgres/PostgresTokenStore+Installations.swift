@@ -171,6 +171,49 @@ extension PostgresTokenStore {
         }
     }
 
+    public func withRefreshLockIfFree<Result: Sendable>(
+        organizationID: String,
+        _ body: (SealedInstallation?, any TokenStoreTransaction) async throws -> Result
+    ) async throws -> Result? {
+        try await transaction(organizationID: organizationID) { connection -> Result? in
+            let row = try await connection.query(
+                "SELECT \(unescaped: TokenSchema.installationColumnList) FROM linear_tokens WHERE organization_id = \(organizationID) FOR UPDATE SKIP LOCKED",
+                logger: self.logger
+            ).collect().first.map(Self.decodeSealed)
+            if row == nil {
+                // Skipped (another process holds it), or not there at all.
+                let exists = !(try await connection.query(
+                    "SELECT 1 FROM linear_tokens WHERE organization_id = \(organizationID)", logger: self.logger
+                ).collect().isEmpty)
+                if exists { return nil }
+            }
+            return try await body(row, Transaction(connection: connection, organizationID: organizationID, store: self))
+        }
+    }
+
+    public func dueForRefresh(before deadline: Date, after cursor: DueCursor?, limit: Int) async throws -> [DueCursor] {
+        // The (status, expires_at) index gives the rows in this order; the row comparison is the cursor.
+        let query: PostgresQuery
+        if let cursor {
+            query = """
+                SELECT expires_at, organization_id FROM linear_tokens
+                WHERE status = 'active' AND expires_at < \(deadline) AND (expires_at, organization_id) > (\(cursor.expiresAt), \(cursor.organizationID))
+                ORDER BY expires_at, organization_id LIMIT \(limit)
+                """
+        } else {
+            query = """
+                SELECT expires_at, organization_id FROM linear_tokens WHERE status = 'active' AND expires_at < \(deadline)
+                ORDER BY expires_at, organization_id LIMIT \(limit)
+                """
+        }
+        return try await run(organizationID: nil) {
+            try await self.rows(query).map { row in
+                let (expiresAt, organizationID) = try row.decode((Date, String).self)
+                return DueCursor(expiresAt: expiresAt, organizationID: organizationID)
+            }
+        }
+    }
+
     public func resealBatch(
         notSealedUnder keyID: String, limit: Int, _ reseal: (SealedInstallation) throws -> SealedInstallation
     ) async throws -> Int {

@@ -145,6 +145,22 @@ extension SQLiteTokenStore {
         }
     }
 
+    public func dueForRefresh(before deadline: Date, after cursor: DueCursor?, limit: Int) async throws -> [DueCursor] {
+        var sql = "SELECT expires_at, organization_id FROM linear_tokens WHERE status = 'active' AND expires_at < ?"
+        var binds: [SQLiteData] = [Self.time(deadline)]
+        if let cursor {
+            sql += " AND (expires_at > ? OR (expires_at = ? AND organization_id > ?))"
+            binds += [Self.time(cursor.expiresAt), Self.time(cursor.expiresAt), .text(cursor.organizationID)]
+        }
+        sql += " ORDER BY expires_at, organization_id LIMIT ?"
+        binds.append(.integer(numericCast(limit)))
+        return try await read { connection in
+            try await connection.query(sql, binds).map { row in
+                DueCursor(expiresAt: try Self.date(row, "expires_at"), organizationID: try Self.text(row, "organization_id"))
+            }
+        }
+    }
+
     public func resealBatch(
         notSealedUnder keyID: String, limit: Int, _ reseal: (SealedInstallation) throws -> SealedInstallation
     ) async throws -> Int {

@@ -23,6 +23,21 @@ public enum InstallationSearch: Sendable, Equatable {
     case urlKey(String)
 }
 
+/// A due installation, and the keyset cursor of the refresher's pages: by expiry, then organization id.
+public struct DueCursor: Sendable, Hashable, Comparable {
+    public var expiresAt: Date
+    public var organizationID: String
+
+    public init(expiresAt: Date, organizationID: String) {
+        self.expiresAt = expiresAt
+        self.organizationID = organizationID
+    }
+
+    public static func < (a: DueCursor, b: DueCursor) -> Bool {
+        (a.expiresAt, a.organizationID) < (b.expiresAt, b.organizationID)
+    }
+}
+
 /// The writes allowed while a refresh lock is held.
 public protocol TokenStoreTransaction: Sendable {
     /// Writes the row (insert or replace by organization) inside the locked transaction.
@@ -76,6 +91,19 @@ public protocol TokenStore: Sendable {
         _ body: (SealedInstallation?, any TokenStoreTransaction) async throws -> Result
     ) async throws -> Result
 
+    /// Like ``withRefreshLock(organizationID:_:)``, but when another process holds the organization's
+    /// lock it returns `nil` at once instead of waiting: how instances of the background refresher
+    /// split the due work instead of queueing on each other's rows (`FOR UPDATE SKIP LOCKED`).
+    func withRefreshLockIfFree<Result: Sendable>(
+        organizationID: String,
+        _ body: (SealedInstallation?, any TokenStoreTransaction) async throws -> Result
+    ) async throws -> Result?
+
+    /// Up to `limit` active installations whose access token expires before `deadline`, soonest
+    /// first, after the cursor (the last row of the previous page, by expiry then organization id):
+    /// what the background refresher renews, found through the (status, expires_at) index.
+    func dueForRefresh(before deadline: Date, after cursor: DueCursor?, limit: Int) async throws -> [DueCursor]
+
     /// Re-seals one batch of rows not sealed under `keyID`, in one transaction that locks those rows:
     /// each row is replaced by `reseal(row)` unless a concurrent writer already changed its key.
     /// - Returns: How many rows were re-sealed; 0 when none is left.
@@ -123,6 +151,28 @@ public protocol TokenStore: Sendable {
 }
 
 extension TokenStore {
+    /// For stores without a way to skip a held lock (SQLite: one writer at a time on one machine):
+    /// waits, as ``withRefreshLock(organizationID:_:)`` does.
+    public func withRefreshLockIfFree<Result: Sendable>(
+        organizationID: String,
+        _ body: (SealedInstallation?, any TokenStoreTransaction) async throws -> Result
+    ) async throws -> Result? {
+        try await withRefreshLock(organizationID: organizationID, body)
+    }
+
+    /// For stores written before it: pages with ``page(after:limit:matching:)`` and sorts each page.
+    public func dueForRefresh(before deadline: Date, after cursor: DueCursor?, limit: Int) async throws -> [DueCursor] {
+        var rows: [DueCursor] = []
+        var after: String?
+        while true {
+            let page = try await self.page(after: after, limit: 1000, matching: .activeExpiringBefore(deadline))
+            rows += page.map { DueCursor(expiresAt: $0.metadata.expiresAt, organizationID: $0.organizationID) }
+            guard page.count == 1000, let last = page.last else { break }
+            after = last.organizationID
+        }
+        return Array(rows.sorted().filter { cursor == nil || $0 > cursor! }.prefix(limit))
+    }
+
     /// For stores written before it: filters ``listMetadata()`` (fine for small tables).
     public func metadata(matching search: InstallationSearch, after organizationID: String?, limit: Int) async throws -> [InstallationMetadata] {
         try await listMetadata().lazy.filter { $0.organizationID > (organizationID ?? "") && search.matches($0) }.prefix(limit).map { $0 }

@@ -68,6 +68,19 @@ public struct TokenVault: Sendable {
         }
     }
 
+    /// The same, but `nil` at once when another process holds the lock
+    /// (``TokenStore/withRefreshLockIfFree(organizationID:_:)``).
+    public func withRefreshLockIfFree<Result: Sendable>(
+        organizationID: String,
+        _ body: (Installation?, LockedWriter) async throws -> Result
+    ) async throws -> Result? {
+        let keyRing = self.keyRing
+        return try await store.withRefreshLockIfFree(organizationID: organizationID) { sealed, transaction in
+            try await body(try sealed.map { sealed throws(TokenDecryptionError) in try keyRing.open(sealed) },
+                LockedWriter(transaction: transaction, keyRing: keyRing))
+        }
+    }
+
     /// Re-encrypts every row not sealed under the active key, one batch per transaction. Safe while
     /// other processes use the store, and resumable: rows already moved are not selected again.
     /// - Parameters:

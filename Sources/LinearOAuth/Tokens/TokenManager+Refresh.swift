@@ -6,7 +6,12 @@ extension TokenManager {
     /// Loads the installation and refreshes it if it is due (or `force` asks), retrying transient
     /// failures: a still-valid token is served while backing off, an expired one is retried a few
     /// times, briefly, before the caller is told to come back.
-    func loadOrRefresh(_ organizationID: String, force: Force, window: Duration? = nil) async throws -> RefreshCoordinator.Outcome {
+    /// - Parameter skipIfBusy: When another process holds the organization's refresh lock, serve the
+    ///   still-valid token loaded instead of waiting (the background refresher: instances split the
+    ///   due work instead of queueing on the same rows).
+    func loadOrRefresh(_ organizationID: String, force: Force, window: Duration? = nil, skipIfBusy: Bool = false) async throws
+        -> RefreshCoordinator.Outcome
+    {
         let installation: Installation
         do {
             guard let loaded = try await vault.load(organizationID: organizationID) else {
@@ -44,7 +49,7 @@ extension TokenManager {
         while true {
             attempt += 1
             do {
-                return .init(token: try await refresh(organizationID, seen: installation, force: force, due: due))
+                return .init(token: try await refresh(organizationID, seen: installation, force: force, due: due, skipIfBusy: skipIfBusy))
             } catch let failure as RefreshFailure {
                 // Transient: the stored tokens are kept.
                 let now = configuration.now()
@@ -86,16 +91,20 @@ extension TokenManager {
         case reauthorization(code: String, message: String)
         case configuration(String)
         case transient(String, Duration?)
+        /// Another process holds the lock, and the caller asked not to wait.
+        case busy
     }
 
     /// One refresh under the organization's cross-process lock: re-read the row, use another
     /// process's new tokens if it refreshed meanwhile, else call Linear and store the new pair
     /// before anyone uses it.
-    private func refresh(_ organizationID: String, seen: Installation, force: Force, due: Date) async throws -> AccessToken {
+    private func refresh(_ organizationID: String, seen: Installation, force: Force, due: Date, skipIfBusy: Bool) async throws -> AccessToken {
         let started = ContinuousClock.now
         let outcome: LockedOutcome
         do {
-            outcome = try await vault.withRefreshLock(organizationID: organizationID) { current, writer -> LockedOutcome in
+            // Skipping is only for a token that still works: an expired one is waited for.
+            let mayskip = skipIfBusy && seen.expiresAt > configuration.now()
+            let underLock = { (current: Installation?, writer: TokenVault.LockedWriter) async throws -> LockedOutcome in
                 guard var current else { throw TokenManagerError.notInstalled(organizationID: organizationID) }
                 if current.status == .reauthorizationRequired {
                     let code = current.lastError ?? "invalid_grant"
@@ -143,6 +152,11 @@ extension TokenManager {
                 try await writer.save(current)
                 return .token(current, refreshed: true)
             }
+            if mayskip {
+                outcome = try await vault.withRefreshLockIfFree(organizationID: organizationID, underLock) ?? .busy
+            } else {
+                outcome = try await vault.withRefreshLock(organizationID: organizationID, underLock)
+            }
         } catch let error as TokenManagerError {
             throw error
         } catch let error as TokenDecryptionError {
@@ -155,6 +169,9 @@ extension TokenManager {
             throw RefreshFailure(reason: "\(error)", retryAfter: nil)
         }
         switch outcome {
+        case .busy:
+            metrics.refresh(outcome: "skipped_busy", since: started)
+            return Self.token(seen)
         case .token(let installation, let refreshed):
             state.withLock { $0.recordSuccess(organizationID) }
             if refreshed {

@@ -5,20 +5,20 @@ extension TokenManager {
     typealias Force = RefreshCoordinator.Force
 
     /// Follows the organization's load or refresh in flight, or leads one.
-    func singleFlight(_ organizationID: String, force: Force, window: Duration? = nil) async throws(TokenManagerError) -> AccessToken {
+    func singleFlight(_ organizationID: String, force: Force, window: Duration? = nil, skipIfBusy: Bool = false) async throws(TokenManagerError) -> AccessToken {
         switch state.withLock({ $0.join(organizationID) }) {
-        case .lead(let lead): try await run(lead, organizationID, force: force, window: window)
+        case .lead(let lead): try await run(lead, organizationID, force: force, window: window, skipIfBusy: skipIfBusy)
         case .follow(let flight): try await follow(flight, organizationID, force: force, window: window)
         }
     }
 
     /// Leads a flight: loads (and refreshes when due), records the outcome, wakes the followers.
-    func run(_ lead: RefreshCoordinator.Lead, _ organizationID: String, force: Force, window: Duration? = nil)
+    func run(_ lead: RefreshCoordinator.Lead, _ organizationID: String, force: Force, window: Duration? = nil, skipIfBusy: Bool = false)
         async throws(TokenManagerError) -> AccessToken
     {
         let result: Result<RefreshCoordinator.Outcome, any Error>
         do {
-            result = .success(try await loadOrRefresh(organizationID, force: force, window: window))
+            result = .success(try await loadOrRefresh(organizationID, force: force, window: window, skipIfBusy: skipIfBusy))
         } catch {
             result = .failure(error)
         }

@@ -122,10 +122,13 @@ public final class TokenManager: Sendable {
         try await singleFlight(organizationID, force: .ifStillUsing(rejected))
     }
 
-    /// Refreshes if the token expires within `window` (the background refresher's call).
+    /// Refreshes if the token expires within `window` (the background refresher's call). When another
+    /// process holds the organization's refresh lock and the token still works, it does not wait: that
+    /// process is refreshing it (`FOR UPDATE SKIP LOCKED` on PostgreSQL), so instances split the due
+    /// work instead of queueing on the same rows.
     @discardableResult
     public func refreshIfExpiring(within window: Duration, for organizationID: String) async throws(TokenManagerError) -> AccessToken {
-        try await singleFlight(organizationID, force: .never, window: max(window, configuration.refreshMargin))
+        try await singleFlight(organizationID, force: .never, window: max(window, configuration.refreshMargin), skipIfBusy: true)
     }
 
     /// Runs a GraphQL query for an organization. If Linear answers 401 `AUTHENTICATION_ERROR`, the

@@ -6,7 +6,8 @@ import ServiceLifecycle
 /// (with jitter) it refreshes the active installations whose access token expires within `window`,
 /// a few at a time, so tokens stay fresh and refresh tokens stay in use. Installations that need
 /// re-authorization are skipped. Several processes may run it: the refresh lock keeps it to one
-/// refresh per installation.
+/// refresh per installation, and a row another instance is refreshing is skipped rather than waited
+/// for, so instances split the due work.
 public struct TokenRefresher: Service {
     public struct Configuration: Sendable {
         /// Time between passes.
@@ -54,18 +55,19 @@ public struct TokenRefresher: Service {
     public func refreshDue(now: Date? = nil) async -> [String] {
         let now = now ?? manager.configuration.now()
         let deadline = now.addingTimeInterval(configuration.window.timeInterval)
-        var after: String? = nil
+        var after: DueCursor? = nil
         var done: [String] = []
         while true {
-            let page: [SealedInstallation]
+            let page: [DueCursor]
             do {
-                page = try await manager.vault.store.page(after: after, limit: configuration.pageSize, matching: .activeExpiringBefore(deadline))
+                // Soonest first, through the (status, expires_at) index, a keyset page at a time.
+                page = try await manager.vault.store.dueForRefresh(before: deadline, after: after, limit: configuration.pageSize)
             } catch {
                 logger.warning("background refresh could not read the store", metadata: ["error": .string("\(error)")])
                 return done
             }
             if page.isEmpty { return done }
-            after = page.last?.organizationID
+            after = page.last
             let organizations = page.map(\.organizationID)
             done += await withTaskGroup(of: String?.self) { group in
                 var results: [String] = []

@@ -1,0 +1,99 @@
+import Foundation
+import LinearEmulator
+import LinearOAuth
+import LinearOAuthTestSupport
+import Testing
+
+/// The background refresher at scale: due rows soonest first through the (status, expires_at)
+/// index, and instances that skip a row another is refreshing instead of queueing on it.
+@Suite("The background refresher's due rows and busy rows", .capturesLogs)
+struct RefresherScaleTests {
+    @Test("due rows: active, expiring before the deadline, soonest first, by a keyset cursor", arguments: StoreKind.allCases)
+    func dueRows(kind: StoreKind) async throws {
+        try await withTestStore(kind) { test in
+            let vault = TokenVault(store: test.store, keyRing: try Fixtures.keyRing("k1"))
+            let now = Date()
+            var rows: [Installation] = []
+            for index in 0..<30 {
+                // Expiries out of organization-id order, some equal (the cursor breaks ties by id).
+                var installation = Fixtures.installation(String(format: "org-%02d", index))
+                installation.expiresAt = now.addingTimeInterval(Double((index * 7) % 10) * 60)
+                rows.append(installation)
+            }
+            var marked = Fixtures.installation("org-marked")
+            marked.expiresAt = now
+            marked.status = .reauthorizationRequired
+            var later = Fixtures.installation("org-later")
+            later.expiresAt = now.addingTimeInterval(7200)
+            try await vault.save(rows + [marked, later])
+            let deadline = now.addingTimeInterval(3600)
+            var seen: [DueCursor] = []
+            var cursor: DueCursor?
+            while true {
+                let page = try await test.store.dueForRefresh(before: deadline, after: cursor, limit: 7)
+                seen += page
+                guard page.count == 7 else { break }
+                cursor = page.last
+            }
+            let expected = rows.map { DueCursor(expiresAt: $0.expiresAt, organizationID: $0.organizationID) }.sorted()
+            #expect(seen.map(\.organizationID) == expected.map(\.organizationID))
+            #expect(zip(seen, expected).allSatisfy { sameInstant($0.expiresAt, $1.expiresAt) })
+        }
+    }
+
+    @Test("a row another process is refreshing is skipped, not waited for; the next pass refreshes it")
+    func skipsBusyRows() async throws {
+        try await withManagerFixture(.postgres) { fixture in
+            for id in ["org-held", "org-free"] {
+                await fixture.emulator.add(EmulatedOrganization(id: id, name: id, urlKey: id, appUserID: "app-user-\(id)"))
+            }
+            // Inside the refresher's hour, still valid.
+            try await fixture.install("org-held", expiresIn: 1800)
+            try await fixture.install("org-free", expiresIn: 1800)
+            let other = try await fixture.test.openAnother(lockTimeout: .seconds(60))
+            let (held, heldSignal) = AsyncStream<Void>.makeStream()
+            let (release, releaseSignal) = AsyncStream<Void>.makeStream()
+            let holder = Task {
+                try await other.withRefreshLock(organizationID: "org-held") { _, _ in
+                    heldSignal.yield()
+                    for await _ in release {}
+                }
+            }
+            var heldIterator = held.makeAsyncIterator()
+            _ = await heldIterator.next()
+            // The manager waits up to a minute for a lock: a pass that waited would not come back before
+            // the release below, and would then find org-held refreshed by nobody.
+            let refresher = TokenRefresher(manager: fixture.manager())
+            let first = await refresher.refreshDue()
+            #expect(Set(first) == ["org-held", "org-free"], "org-held is left to the process that holds it")
+            var calls = await fixture.refreshCalls()
+            #expect(calls.filter { $0.organizationID == "org-free" }.count == 1)
+            #expect(calls.filter { $0.organizationID == "org-held" }.isEmpty)
+            releaseSignal.finish()
+            try await holder.value
+            try await other.close()
+            _ = await refresher.refreshDue()
+            calls = await fixture.refreshCalls()
+            #expect(calls.filter { $0.organizationID == "org-held" }.count == 1)
+            #expect(calls.filter { $0.organizationID == "org-free" }.count == 1, "org-free is no longer due")
+        }
+    }
+
+    @Test("two refreshers on one PostgreSQL: every due installation refreshed exactly once")
+    func twoRefreshersSplit() async throws {
+        try await withManagerFixture(.postgres) { fixture in
+            let organizations = (0..<40).map { String(format: "org-%02d", $0) }
+            for id in organizations {
+                await fixture.emulator.add(EmulatedOrganization(id: id, name: id, urlKey: id, appUserID: "app-user-\(id)"))
+            }
+            try await installMinted(organizations, emulator: fixture.emulator, vault: fixture.vault, expiresIn: 1800)
+            let a = TokenRefresher(manager: fixture.manager()), b = TokenRefresher(manager: fixture.manager())
+            async let first = a.refreshDue()
+            async let second = b.refreshDue()
+            let (doneA, doneB) = await (first, second)
+            #expect(Set(doneA).union(doneB) == Set(organizations))
+            let calls = await fixture.refreshCalls()
+            #expect(calls.count == organizations.count && Set(calls.compactMap(\.organizationID)) == Set(organizations))
+        }
+    }
+}
