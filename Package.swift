@@ -156,6 +156,7 @@ var package = Package(
                 "LinearOAuth", "LinearOAuthPostgres", "LinearOAuthSQLite", "LinearOAuthTestSupport", "LinearEmulator",
                 "LinearOAuthServer", "linear-oauth", "linear-oauth-test-helper",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             path: "Tests/FaultTests"

@@ -197,7 +197,7 @@ extension TestStore {
         }
     }
 
-    func withPostgresConnection(_ body: (PostgresConnection) async throws -> Void) async throws {
+    public func withPostgresConnection(_ body: (PostgresConnection) async throws -> Void) async throws {
         let settings = postgres!
         let connection = try await PostgresConnection.connect(
             configuration: .init(

@@ -152,6 +152,11 @@ public final class TokenManager: Sendable {
         state.withLock { $0.evict(organizationID) }
     }
 
+    /// How many access tokens are cached now (at most ``Configuration/cacheCapacity``).
+    public var cachedTokenCount: Int {
+        state.withLock { $0.cachedCount }
+    }
+
     /// Forgets every cached token (changes may have been missed: the change listener reconnected).
     public func evictAll() {
         state.withLock { $0.evictAll() }

@@ -1,0 +1,285 @@
+import Foundation
+import LinearEmulator
+import LinearOAuth
+import LinearOAuthPostgres
+import LinearOAuthTestSupport
+import Logging
+import NIOCore
+import PostgresNIO
+import Testing
+
+/// The scale harness: `LINEAR_OAUTH_SCALE=1 swift test --filter ScaleTests` loads
+/// `LINEAR_OAUTH_SCALE_ROWS` installations (default 1,000,000) into a throwaway PostgreSQL through
+/// the store, encrypted like real rows, and reports each figure next to a bare SQL baseline measured
+/// in the same run (medians; the ratio is what to read). Not in the default `swift test`: loading a
+/// million rows takes minutes. It asserts what is not a matter of speed (every row listed once, the
+/// command line's memory, the cache bound); the speeds are reported, never asserted.
+enum ScaleProfile {
+    static let enabled = ProcessInfo.processInfo.environment["LINEAR_OAUTH_SCALE"] == "1"
+    static let rows = Int(ProcessInfo.processInfo.environment["LINEAR_OAUTH_SCALE_ROWS"] ?? "") ?? 1_000_000
+    /// Timed runs per figure (the median is reported).
+    static let runs = 15
+}
+
+/// One line of the scale report, printed and kept in `.build/scale-report.txt`.
+private final class ScaleReport: @unchecked Sendable {
+    private var lines: [String] = []
+
+    func add(_ line: String) {
+        lines.append(line)
+        FileHandle.standardError.write(Data("scale: \(line)\n".utf8))
+    }
+
+    func figure(_ name: String, ours: Duration, bare: Duration, goal: Double? = nil) {
+        let ratio = ours.seconds / max(bare.seconds, 1e-9)
+        let verdict = goal.map { ratio <= $0 ? " (goal \($0)x: met)" : " (goal \($0)x: NOT met)" } ?? ""
+        add("\(name): \(Self.format(ours)) vs bare \(Self.format(bare)) = \(String(format: "%.2f", ratio))x\(verdict)")
+    }
+
+    static func format(_ duration: Duration) -> String {
+        let seconds = duration.seconds
+        return seconds >= 1 ? String(format: "%.2f s", seconds) : String(format: "%.2f ms", seconds * 1000)
+    }
+
+    func write() {
+        let path = FileManager.default.currentDirectoryPath + "/.build/scale-report.txt"
+        try? (lines.joined(separator: "\n") + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+    }
+}
+
+extension Duration {
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}
+
+/// Medians of `runs` timings of `ours` and `bare`, taken alternately (so drift hits both alike).
+private func compare(_ runs: Int = ScaleProfile.runs, ours: () async throws -> Void, bare: () async throws -> Void) async throws
+    -> (ours: Duration, bare: Duration)
+{
+    var a: [Duration] = [], b: [Duration] = []
+    let clock = ContinuousClock()
+    try await ours()
+    try await bare()
+    for _ in 0..<runs {
+        a.append(try await clock.measure { try await ours() })
+        b.append(try await clock.measure { try await bare() })
+    }
+    return (a.sorted()[runs / 2], b.sorted()[runs / 2])
+}
+
+/// The peak resident memory of a process (kB), from GNU time's `%M`.
+private func peakMemory(_ arguments: [String], environment: [String: String], output: String) async throws -> (status: Int32, kilobytes: Int) {
+    let result = try await runProcess(
+        URL(fileURLWithPath: "/bin/sh"),
+        ["-c", "exec /usr/bin/time -f 'peak-kb %M' \"$@\" > \"\(output)\"", "sh", BuiltProducts.url("linear-oauth").path] + arguments,
+        environment: environment)
+    let line = result.stderr.split(separator: "\n").last { $0.hasPrefix("peak-kb ") } ?? ""
+    return (result.status, Int(line.dropFirst("peak-kb ".count)) ?? -1)
+}
+
+/// This process's resident memory (kB).
+private func residentKilobytes() -> Int {
+    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+        let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") })
+    else { return -1 }
+    return Int(line.split(separator: " ").dropFirst().first ?? "") ?? -1
+}
+
+@Suite("Scale: a million installations on one PostgreSQL (LINEAR_OAUTH_SCALE=1)", .enabled(if: ScaleProfile.enabled), .serialized, .capturesLogs)
+struct ScaleTests {
+    @Test("load, list, page, count, find due rows, start, cache and rotate at scale, each next to bare SQL")
+    func atScale() async throws {
+        let report = ScaleReport()
+        let count = ScaleProfile.rows
+        report.add("\(count) installations, PostgreSQL \(ProcessInfo.processInfo.processorCount) cores, medians of \(ScaleProfile.runs)")
+        try await withEmulator { emulator, emulatorURL in
+            try await withTestStore(.postgres, lockTimeout: .seconds(60)) { test in
+                let keyEntry = TestSecrets.keyEntry(id: "k1")
+                let keyRing = try KeyRing(parsing: keyEntry)
+                let vault = TokenVault(store: test.store, keyRing: keyRing)
+                let ids = (0..<count).map { String(format: "org-%07d", $0) }
+                let now = Date()
+
+                // 1. Load through the store, encrypted: expiries spread over a day, starting in two hours.
+                let loadTime = try await ContinuousClock().measure {
+                    try await withThrowingTaskGroup(of: Void.self) { group in
+                        for lane in 0..<2 {
+                            group.addTask {
+                                for start in stride(from: lane * 1000, to: count, by: 2000) {
+                                    try await vault.save(ids[start..<min(start + 1000, count)].enumerated().map { offset, id in
+                                        var installation = Installation(
+                                            organizationID: id, appUserID: "app-user-\(id)",
+                                            accessToken: Secret("lin_oauth_scale_\(id)_\(String(repeating: "a", count: 24))"),
+                                            refreshToken: Secret("lin_refresh_scale_\(id)_\(String(repeating: "r", count: 24))"),
+                                            expiresAt: now.addingTimeInterval(7200 + Double((start + offset) % 86_400)),
+                                            scopes: ["read", "write"], clientID: LinearEmulator.defaultClient.id)
+                                        installation.urlKey = "key-\(id)"
+                                        return installation
+                                    })
+                                }
+                            }
+                        }
+                        try await group.waitForAll()
+                    }
+                }
+                try await test.execute("ANALYZE linear_tokens")
+                report.add("load through the store: \(ReportFormat.rate(count, loadTime)) rows/s (\(ScaleReport.format(loadTime)))")
+                #expect(try await test.store.installationCounts()[.active] == count)
+
+                let metadataColumns = TokenSchema.metadataColumnList
+                try await test.withPostgresConnection { bare in
+                    func bareRows(_ sql: String) async throws -> Int {
+                        var rows = 0
+                        for try await _ in try await bare.query(PostgresQuery(unsafeSQL: sql), logger: Logger(label: "scale")) { rows += 1 }
+                        return rows
+                    }
+
+                    // 2. Listing: the store's keyset page (first and deep) and the API's, next to a bare keyset SELECT.
+                    let deep = ids[count * 9 / 10]
+                    for (name, after) in [("first", ""), ("deep", deep)] {
+                        let (ours, base) = try await compare(
+                            ours: { _ = try await test.store.metadata(matching: .all, after: after.isEmpty ? nil : after, limit: 101) },
+                            bare: {
+                                _ = try await bareRows(
+                                    "SELECT \(metadataColumns) FROM linear_tokens WHERE organization_id > '\(after)' ORDER BY organization_id LIMIT 101")
+                            })
+                        report.figure("store page of 100, \(name)", ours: ours, bare: base, goal: 1.5)
+                    }
+
+                    // 3. /metrics' count next to the bare aggregate.
+                    let (counts, bareCounts) = try await compare(
+                        ours: { _ = try await test.store.installationCounts() },
+                        bare: { _ = try await bareRows("SELECT status, count(*) FROM linear_tokens GROUP BY status") })
+                    report.figure("installation counts (/metrics)", ours: counts, bare: bareCounts, goal: 1.2)
+
+                    // 4. The background refresher's due rows: none due (the usual pass), and about 1 % due.
+                    for (name, seconds) in [("none due", 3600.0), ("1 % due", 7200 + 864.0)] {
+                        let deadline = now.addingTimeInterval(seconds)
+                        var found = 0
+                        let (ours, base) = try await compare(
+                            ours: {
+                                found = 0
+                                var cursor: DueCursor?
+                                while true {
+                                    let page = try await test.store.dueForRefresh(before: deadline, after: cursor, limit: 100)
+                                    found += page.count
+                                    guard page.count == 100 else { break }
+                                    cursor = page.last
+                                }
+                            },
+                            bare: {
+                                _ = try await bareRows("""
+                                    SELECT expires_at, organization_id FROM linear_tokens WHERE status = 'active'
+                                    AND expires_at < '\(RFC3339.format(deadline))' ORDER BY expires_at, organization_id
+                                    """)
+                            })
+                        report.figure("refresher's due rows, \(name) (\(found) rows, pages of 100)", ours: ours, bare: base, goal: 1.5)
+                    }
+                }
+
+                // 5. The API's pages, through a real `serve`.
+                let environment = childEnvironment([
+                    "DATABASE_URL": test.databaseURL, "LINEAR_OAUTH_ENCRYPTION_KEYS": keyEntry,
+                    "LINEAR_CLIENT_ID": LinearEmulator.defaultClient.id, "LINEAR_CLIENT_SECRET": LinearEmulator.defaultClient.secret,
+                    "LINEAR_API_URL": emulatorURL, "LINEAR_OAUTH_API_KEYS": "scale-api-key-0123456789", "LINEAR_WEBHOOK_SECRET": "scale-webhook-secret",
+                ])
+                let started = ContinuousClock.now
+                let serve = try await ServeInstance.start(environment)
+                let startup = ContinuousClock.now - started
+                defer { serve.child.kill() }
+                let auth = [("Authorization", "Bearer scale-api-key-0123456789")]
+                try await test.withPostgresConnection { bare in
+                    for (name, after) in [("first", ""), ("deep", ids[count * 9 / 10])] {
+                        let (ours, base) = try await compare(
+                            ours: {
+                                let answer = try await RawHTTP.request(.GET, serve.url + "/v1/installations?limit=100&after=\(after)", headers: auth)
+                                #expect(answer.status == 200)
+                            },
+                            bare: {
+                                for try await _ in try await bare.query(PostgresQuery(unsafeSQL: """
+                                    SELECT \(TokenSchema.metadataColumnList) FROM linear_tokens WHERE organization_id > '\(after)'
+                                    ORDER BY organization_id LIMIT 101
+                                    """), logger: Logger(label: "scale")) {}
+                            })
+                        report.figure("API page of 100 over HTTP, \(name)", ours: ours, bare: base, goal: 1.5)
+                    }
+                }
+
+                // 6. Startup with every row next to startup on an empty database.
+                try await withTestStore(.postgres) { empty in
+                    var emptyEnvironment = environment
+                    emptyEnvironment["DATABASE_URL"] = empty.databaseURL
+                    let emptyStarted = ContinuousClock.now
+                    let emptyServe = try await ServeInstance.start(emptyEnvironment)
+                    let emptyStartup = ContinuousClock.now - emptyStarted
+                    emptyServe.child.kill()
+                    report.figure("serve startup (until listening)", ours: startup, bare: emptyStartup, goal: 1.5)
+                }
+
+                // 7. The command line streams every row with flat memory.
+                let output = FileManager.default.temporaryDirectory.appendingPathComponent("scale-list-\(UUID().uuidString).txt").path
+                defer { try? FileManager.default.removeItem(atPath: output) }
+                let listStarted = ContinuousClock.now
+                let (status, kilobytes) = try await peakMemory(["installations", "list"], environment: environment, output: output)
+                let listTime = ContinuousClock.now - listStarted
+                #expect(status == 0)
+                var lines = 0
+                if let handle = FileHandle(forReadingAtPath: output) {
+                    while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty { lines += chunk.reduce(0) { $0 + ($1 == 10 ? 1 : 0) } }
+                }
+                #expect(lines == count + 1, "a header and every row once")
+                #expect(kilobytes > 0 && kilobytes < 100 * 1024, "the command line's peak memory: \(kilobytes) kB")
+                report.add("installations list, all \(count) rows: \(ScaleReport.format(listTime)), peak memory \(kilobytes / 1024) MB")
+
+                // 8. Touching every installation keeps at most the cache's capacity in memory.
+                let capacity = 10_000
+                let manager = TokenManager(
+                    vault: vault, linear: emulatorClient(emulatorURL),
+                    configuration: { var c = TokenManager.Configuration(); c.cacheCapacity = capacity; return c }())
+                let before = residentKilobytes()
+                let touchTime = try await ContinuousClock().measure {
+                    try await withThrowingTaskGroup(of: Void.self) { group in
+                        for lane in 0..<8 {
+                            group.addTask {
+                                for index in stride(from: lane, to: count, by: 8) { _ = try await manager.accessToken(for: ids[index]) }
+                            }
+                        }
+                        try await group.waitForAll()
+                    }
+                }
+                let after = residentKilobytes()
+                let cached = manager.cachedTokenCount
+                #expect(cached <= capacity)
+                report.add("touched all \(count) installations (\(ReportFormat.rate(count, touchTime)) a second): \(cached) cached (capacity \(capacity)); this process's memory \(before / 1024) MB before, \(after / 1024) MB after")
+
+                // 9. keys rotate next to bare batched UPDATEs of precomputed values of the same size.
+                let rotated = try TokenVault(store: test.store, keyRing: KeyRing(parsing: TestSecrets.keyEntry(id: "k2") + "," + keyEntry))
+                let rotateTime = try await ContinuousClock().measure { _ = try await rotated.rotateKeys(batchSize: 1000) }
+                let sample = try #require(try await test.store.load(organizationID: ids[0]))
+                let bareTime = try await ContinuousClock().measure {
+                    try await test.withPostgresConnection { bare in
+                        let logger = Logger(label: "scale")
+                        let access = ByteBuffer(bytes: sample.accessToken), refresh = ByteBuffer(bytes: sample.refreshToken)
+                        for start in stride(from: 0, to: count, by: 1000) {
+                            try await bare.query("BEGIN", logger: logger)
+                            for id in ids[start..<min(start + 1000, count)] {
+                                try await bare.query(
+                                    "UPDATE linear_tokens SET access_token = \(access), refresh_token = \(refresh), key_id = 'k3' WHERE organization_id = \(id)",
+                                    logger: logger)
+                            }
+                            try await bare.query("COMMIT", logger: logger)
+                        }
+                    }
+                }
+                report.add("keys rotate: \(ReportFormat.rate(count, rotateTime)) rows/s vs bare batched UPDATEs \(ReportFormat.rate(count, bareTime)) rows/s = \(String(format: "%.2f", rotateTime.seconds / bareTime.seconds))x (goal 2x)")
+                _ = emulator
+            }
+        }
+        report.write()
+    }
+}
+
+enum ReportFormat {
+    static func rate(_ count: Int, _ duration: Duration) -> String {
+        String(format: "%.0f", Double(count) / max(duration.seconds, 1e-9))
+    }
+}
