@@ -152,6 +152,7 @@ struct ScaleTests {
                     report.figure("installation counts (/metrics)", ours: counts, bare: bareCounts, goal: 1.2)
 
                     // 4. The background refresher's due rows: none due (the usual pass), and about 1 % due.
+                    let pageSize = TokenRefresher.Configuration().pageSize
                     for (name, seconds) in [("none due", 3600.0), ("1 % due", 7200 + 864.0)] {
                         let deadline = now.addingTimeInterval(seconds)
                         var found = 0
@@ -160,9 +161,9 @@ struct ScaleTests {
                                 found = 0
                                 var cursor: DueCursor?
                                 while true {
-                                    let page = try await test.store.dueForRefresh(before: deadline, after: cursor, limit: 100)
+                                    let page = try await test.store.dueForRefresh(before: deadline, after: cursor, limit: pageSize)
                                     found += page.count
-                                    guard page.count == 100 else { break }
+                                    guard page.count == pageSize else { break }
                                     cursor = page.last
                                 }
                             },
@@ -172,7 +173,7 @@ struct ScaleTests {
                                     AND expires_at < '\(RFC3339.format(deadline))' ORDER BY expires_at, organization_id
                                     """)
                             })
-                        report.figure("refresher's due rows, \(name) (\(found) rows, pages of 100)", ours: ours, bare: base, goal: 1.5)
+                        report.figure("refresher's due rows, \(name) (\(found) rows, pages of \(pageSize))", ours: ours, bare: base, goal: 1.5)
                     }
                 }
 

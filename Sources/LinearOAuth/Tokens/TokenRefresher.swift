@@ -18,8 +18,8 @@ public struct TokenRefresher: Service {
         public var concurrency = 4
         /// Random delay, up to this fraction of the interval, added to each pass (no synchronized storms).
         public var jitter = 0.2
-        /// Rows read per page.
-        public var pageSize = 100
+        /// Due rows read per page (their organization id and expiry only).
+        public var pageSize = 1000
 
         public init() {}
     }
