@@ -272,3 +272,31 @@ struct URLKeyAPITests {
         }
     }
 }
+
+@Suite("The listing's hand-written JSON", .capturesLogs)
+struct MetadataJSONTests {
+    @Test("is the object JSONEncoder writes, with every optional present or absent and awkward text")
+    func sameAsEncoder() throws {
+        var full = InstallationMetadata(
+            organizationID: "org-\"1\"", appUserID: "user/1 \u{1F600}", expiresAt: Date(timeIntervalSince1970: 1_800_000_000.123),
+            scopes: ["read", "write"], status: .reauthorizationRequired, keyID: "k1", lastRefreshAt: Date(timeIntervalSince1970: 1_799_999_000),
+            lastError: "invalid_grant\n\t\\", refreshFailures: 3, clientID: "client", organizationName: "Acme <&> \u{0001}", urlKey: "acme")
+        full.createdAt = Date(timeIntervalSince1970: 1_700_000_000)
+        full.updatedAt = Date(timeIntervalSince1970: 1_700_000_001)
+        full.installedAt = Date(timeIntervalSince1970: 1_700_000_002)
+        let bare = InstallationMetadata(organizationID: "org-2", appUserID: "user-2", expiresAt: Date(timeIntervalSince1970: 1_800_000_000))
+        for metadata in [full, bare] {
+            var ours = ""
+            MetadataJSON.append(metadata, to: &ours)
+            let encoded = try RFC3339.jsonEncoder().encode(metadata)
+            let a = try #require(try JSONSerialization.jsonObject(with: Data(ours.utf8)) as? NSDictionary)
+            let b = try #require(try JSONSerialization.jsonObject(with: encoded) as? NSDictionary)
+            #expect(a == b, "\(ours)")
+        }
+        var plain = ""
+        MetadataJSON.append(bare, to: &plain)
+        #expect(plain == String(decoding: try RFC3339.jsonEncoder().encode(bare), as: UTF8.self), "byte for byte, for plain text")
+        let page = try #require(try JSONSerialization.jsonObject(with: Data(MetadataJSON.page([bare, bare], next: "org-2").utf8)) as? [String: Any])
+        #expect((page["installations"] as? [Any])?.count == 2 && page["next"] as? String == "org-2")
+    }
+}

@@ -90,10 +90,6 @@ struct TokenAPIRoutes {
     /// absent on the last page. One keyset query (`WHERE organization_id > after ORDER BY
     /// organization_id LIMIT limit + 1`), however large the table.
     static func installationsPage(_ request: Request, _ store: any TokenStore) async throws -> Response {
-        struct Page: Encodable {
-            var installations: [InstallationMetadata]
-            var next: String?
-        }
         let query = request.uri.queryParameters
         var limit = 100
         if let text = query["limit"].map(String.init) {
@@ -112,7 +108,9 @@ struct TokenAPIRoutes {
             rows.removeLast(rows.count - limit)
             next = rows.last?.organizationID
         }
-        return try Responses.encoded(.ok, Page(installations: rows, next: next))
+        return Response(
+            status: .ok, headers: [.contentType: "application/json; charset=utf-8", .cacheControl: "no-store"],
+            body: .init(byteBuffer: ByteBuffer(string: MetadataJSON.page(rows, next: next))))
     }
 
     /// 409 `ambiguous_organization`, as an error value.
