@@ -82,22 +82,8 @@ enum Responses {
             body: .init(byteBuffer: ByteBuffer(string: html)))
     }
 
-    /// Appends `text` as a JSON string literal.
+    /// Appends `text` as a JSON string literal (``JSONText``).
     static func appendJSONString(_ text: String, to out: inout String) {
-        out.append("\"")
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out.append("\\\"")
-            case "\\": out.append("\\\\")
-            case "\n": out.append("\\n")
-            case "\r": out.append("\\r")
-            case "\t": out.append("\\t")
-            case _ where scalar.value < 0x20:
-                let hex = String(scalar.value, radix: 16)
-                out.append("\\u" + String(repeating: "0", count: 4 - hex.count) + hex)
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        out.append("\"")
+        JSONText.appendString(text, to: &out)
     }
 }

@@ -122,8 +122,7 @@ struct InstallationLookupTests {
                 return
             }
             #expect(Set(matches.map(\.organizationID)) == ["org-globex", "org-old-globex"])
-            #expect(try await test.store.organizationID(forURLKey: "globex") == nil)
-            #expect(try await test.store.organizationID(forURLKey: "other") == "acme")
+            #expect(try await test.store.lookUp("other", suggesting: false).organizationID == "acme")
             guard case .notFound(let suggestions) = try await test.store.lookUp("org-acm") else {
                 Issue.record("org-acm is not installed")
                 return

@@ -36,13 +36,6 @@ extension TokenStore {
         }
     }
 
-    /// The organization id `reference` names when it is a URL key (not an organization id), else `nil`.
-    /// What the API calls after a miss on an organization id, so the hot path stays one lookup.
-    public func organizationID(forURLKey reference: String) async throws -> String? {
-        let byKey = try await metadata(matching: .urlKey(reference), after: nil, limit: 2)
-        return byKey.count == 1 ? byKey[0].organizationID : nil
-    }
-
     /// Up to three organization ids or URL keys close to `reference` (a typo, a prefix, another
     /// case), closest first. Not computed over more than `limit` installations: a large store
     /// answers only with those that contain the reference.

@@ -1,0 +1,22 @@
+/// JSON written by hand where `JSONEncoder` is too slow (the token route, listings, JSON log lines).
+package enum JSONText {
+    /// Appends `text` as a JSON string literal: quotes, backslashes and control characters escaped,
+    /// everything else as is (UTF-8).
+    package static func appendString(_ text: String, to out: inout String) {
+        out.append("\"")
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out.append("\\\"")
+            case "\\": out.append("\\\\")
+            case "\n": out.append("\\n")
+            case "\r": out.append("\\r")
+            case "\t": out.append("\\t")
+            case _ where scalar.value < 0x20:
+                let hex = String(scalar.value, radix: 16)
+                out.append("\\u" + String(repeating: "0", count: 4 - hex.count) + hex)
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        out.append("\"")
+    }
+}
