@@ -72,6 +72,16 @@ struct World: Sendable {
 
     var authorization: [(String, String)] { [("Authorization", "Bearer \(apiKey)")] }
 
+    /// Another store on this world's PostgreSQL database (its own connection pool, as another process would have).
+    func openAnotherPostgresStore(lockTimeout: Duration = .seconds(35)) async throws -> any TokenStore {
+        guard case .postgres(let settings) = try DatabaseURL(parsing: databaseURL) else {
+            throw TokenStoreError.invalidDatabaseURL("not a PostgreSQL world")
+        }
+        let store = PostgresTokenStore(settings: settings, lockTimeout: lockTimeout, maxConnections: 8, connectionTimeout: .seconds(60))
+        try await store.migrate()
+        return store
+    }
+
     /// The proof that nothing was lost: every organization is active, its stored refresh token still
     /// works at Linear (current, or replayable within the grace period), it has exactly one live
     /// grant, and Linear never answered a refresh with `invalid_grant`.

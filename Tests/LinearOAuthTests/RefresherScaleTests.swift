@@ -63,7 +63,7 @@ struct RefresherScaleTests {
             _ = await heldIterator.next()
             // The manager waits up to a minute for a lock: a pass that waited would not come back before
             // the release below, and would then find org-held refreshed by nobody.
-            let refresher = TokenRefresher(manager: fixture.manager())
+            let refresher = TokenRefresher(manager: fixture.manager(), configuration: .openAtOnce)
             let first = await refresher.refreshDue()
             #expect(Set(first) == ["org-held", "org-free"], "org-held is left to the process that holds it")
             var calls = await fixture.refreshCalls()
@@ -87,7 +87,8 @@ struct RefresherScaleTests {
                 await fixture.emulator.add(EmulatedOrganization(id: id, name: id, urlKey: id, appUserID: "app-user-\(id)"))
             }
             try await installMinted(organizations, emulator: fixture.emulator, vault: fixture.vault, expiresIn: 1800)
-            let a = TokenRefresher(manager: fixture.manager()), b = TokenRefresher(manager: fixture.manager())
+            let a = TokenRefresher(manager: fixture.manager(), configuration: .openAtOnce)
+            let b = TokenRefresher(manager: fixture.manager(), configuration: .openAtOnce)
             async let first = a.refreshDue()
             async let second = b.refreshDue()
             let (doneA, doneB) = await (first, second)
@@ -95,5 +96,33 @@ struct RefresherScaleTests {
             let calls = await fixture.refreshCalls()
             #expect(calls.count == organizations.count && Set(calls.compactMap(\.organizationID)) == Set(organizations))
         }
+    }
+
+    @Test("a new refresher's window opens from zero at the growth rate, up to the window; .infinity opens it at once")
+    func windowOpens() async throws {
+        try await withTestStore(.sqlite) { test in
+            let manager = TokenManager(
+                vault: TokenVault(store: test.store, keyRing: try Fixtures.keyRing("k1")), linear: emulatorClient("http://127.0.0.1:9"))
+            var settings = TokenRefresher.Configuration()
+            settings.window = .seconds(3_600)
+            settings.windowGrowth = 0.25
+            let refresher = TokenRefresher(manager: manager, configuration: settings)
+            let start = refresher.startedAt
+            #expect(refresher.window(at: start) == .zero)
+            #expect(refresher.window(at: start.addingTimeInterval(-60)) == .zero, "a clock that steps back does not open it")
+            #expect(refresher.window(at: start.addingTimeInterval(400)) == .seconds(100))
+            #expect(refresher.window(at: start.addingTimeInterval(4 * 3_600)) == .seconds(3_600))
+            #expect(refresher.window(at: start.addingTimeInterval(30 * 3_600)) == .seconds(3_600), "never wider than the window")
+            #expect(TokenRefresher(manager: manager, configuration: .openAtOnce).window(at: start) == TokenRefresher.Configuration().window)
+        }
+    }
+}
+
+extension TokenRefresher.Configuration {
+    /// The whole window from the first pass (tests that make one pass at once).
+    static var openAtOnce: Self {
+        var configuration = Self()
+        configuration.windowGrowth = .infinity
+        return configuration
     }
 }

@@ -560,7 +560,7 @@ struct TokenManagerTests {
             stale.status = .reauthorizationRequired
             try await fixture.vault.save(stale)                                // inside, but skipped
             await fixture.emulator.clearRequests()
-            var configuration = TokenRefresher.Configuration()
+            var configuration = TokenRefresher.Configuration.openAtOnce
             configuration.window = .seconds(3_600)
             let refresher = TokenRefresher(manager: fixture.manager(), configuration: configuration)
             #expect(await refresher.refreshDue() == ["org-acme"])

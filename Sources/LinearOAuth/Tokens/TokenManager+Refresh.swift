@@ -227,10 +227,12 @@ extension TokenManager {
     /// Linear's answer to a refresh, in the installation: the new pair (Linear rotates refresh
     /// tokens; the old one is kept only if none came back), active again, failures forgotten, and the
     /// client recorded (a row from before client ids were recorded adopts the one that refreshed it).
+    /// The expiry is `expires_in` after `now`, the manager's clock (``Configuration/now``), so that
+    /// emulated time holds throughout; without an `expires_in`, the client's reading.
     static func store(_ answer: LinearTokenResponse, in installation: inout Installation, clientID: String, now: Date) {
         installation.accessToken = answer.accessToken
         installation.refreshToken = answer.refreshToken ?? installation.refreshToken
-        installation.expiresAt = answer.expiresAt
+        installation.expiresAt = answer.expiresIn > 0 ? now.addingTimeInterval(TimeInterval(answer.expiresIn)) : answer.expiresAt
         if !answer.scopes.isEmpty { installation.scopes = answer.scopes }
         installation.lastRefreshAt = now
         installation.clientID = clientID

@@ -8,6 +8,11 @@ import ServiceLifecycle
 /// re-authorization are skipped. Several processes may run it: the refresh lock keeps it to one
 /// refresh per installation, and a row another instance is refreshing is skipped rather than waited
 /// for, so instances split the due work.
+///
+/// A new refresher's window opens gradually (``Configuration/windowGrowth``): the installations it
+/// finds already inside the window on starting (a first start, or a restart after an outage) are
+/// refreshed in order of expiry at a little over the steady rate, not all in its first pass, so
+/// Linear sees no herd. Tokens that have already expired are always due.
 public struct TokenRefresher: Service {
     public struct Configuration: Sendable {
         /// Time between passes.
@@ -20,18 +25,35 @@ public struct TokenRefresher: Service {
         public var jitter = 0.2
         /// Due rows read per page (their organization id and expiry only).
         public var pageSize = 1000
+        /// How fast the window opens after the refresher is created: it starts at zero and grows by
+        /// this many seconds per second until it reaches ``window`` (with the default 0.25 and a
+        /// one-hour window, over four hours). Expiries spread evenly then reach the window at 1.25
+        /// times the rate they would with the window open, and a row is still refreshed before it
+        /// expires. `.infinity`: the whole window from the first pass.
+        public var windowGrowth = 0.25
 
         public init() {}
     }
 
     public let manager: TokenManager
     public let configuration: Configuration
+    /// When the window started opening (the manager's clock when this refresher was made).
+    public let startedAt: Date
     private let logger: Logger
 
     public init(manager: TokenManager, configuration: Configuration = Configuration(), logger: Logger = Logger(label: "linear-oauth.refresher")) {
         self.manager = manager
         self.configuration = configuration
+        self.startedAt = manager.configuration.now()
         self.logger = logger
+    }
+
+    /// The window at `now`: zero at ``startedAt``, growing by ``Configuration/windowGrowth`` seconds a
+    /// second up to ``Configuration/window``.
+    public func window(at now: Date) -> Duration {
+        let full = configuration.window.timeInterval
+        let opened = max(0, now.timeIntervalSince(startedAt)) * configuration.windowGrowth
+        return opened >= full || opened.isNaN ? configuration.window : .milliseconds(Int64(opened * 1000))
     }
 
     public func run() async throws {
@@ -49,12 +71,14 @@ public struct TokenRefresher: Service {
         }
     }
 
-    /// One pass: refreshes every active installation expiring within the window.
+    /// One pass: refreshes every active installation expiring within the window (as far as it has
+    /// opened, ``window(at:)``), soonest first.
     /// - Returns: The organizations it refreshed (or found refreshed by another process).
     @discardableResult
     public func refreshDue(now: Date? = nil) async -> [String] {
         let now = now ?? manager.configuration.now()
-        let deadline = now.addingTimeInterval(configuration.window.timeInterval)
+        let window = window(at: now)
+        let deadline = now.addingTimeInterval(window.timeInterval)
         var after: DueCursor? = nil
         var done: [String] = []
         while true {
@@ -76,7 +100,7 @@ public struct TokenRefresher: Service {
                     guard let organizationID = iterator.next() else { return false }
                     group.addTask {
                         do {
-                            try await manager.refreshIfExpiring(within: configuration.window, for: organizationID)
+                            try await manager.refreshIfExpiring(within: window, for: organizationID)
                             return organizationID
                         } catch {
                             return nil
