@@ -158,6 +158,7 @@ var package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Hummingbird", package: "hummingbird"),
             ],
             path: "Tests/FaultTests"
         ),
@@ -207,6 +208,18 @@ if benchmarksEnabled {
             ],
             path: "Benchmarks/ServiceBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        )
+    )
+    // The SQLite cold path in instructions, under valgrind (Scripts/callgrind-cold-path.sh): a plain
+    // executable, since valgrind cannot run the test bundle.
+    package.targets.append(
+        .executableTarget(
+            name: "ColdPathCount",
+            dependencies: [
+                "LinearOAuth", "LinearOAuthSQLite", "LinearOAuthTestSupport",
+                .product(name: "SQLiteNIO", package: "sqlite-nio"),
+            ],
+            path: "Benchmarks/ColdPathCount"
         )
     )
 }

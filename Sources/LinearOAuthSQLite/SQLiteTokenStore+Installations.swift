@@ -3,6 +3,9 @@ import LinearOAuth
 import SQLiteNIO
 
 extension SQLiteTokenStore {
+    /// One installation's row (built once: the cold path runs it on every cache miss).
+    static let loadSQL = "SELECT \(TokenSchema.installationColumnList) FROM linear_tokens WHERE organization_id = ?"
+
     public func save(_ installations: [SealedInstallation]) async throws {
         guard !installations.isEmpty else { return }
         try await write(organizationID: nil) { connection in
@@ -13,7 +16,7 @@ extension SQLiteTokenStore {
     public func load(organizationID: String) async throws -> SealedInstallation? {
         try await read { connection in
             try await connection.query(
-                "SELECT \(TokenSchema.installationColumnList) FROM linear_tokens WHERE organization_id = ?", [.text(organizationID)]
+                Self.loadSQL, [.text(organizationID)]
             ).first.map(Self.decodeSealed)
         }
     }
@@ -139,7 +142,7 @@ extension SQLiteTokenStore {
     ) async throws -> Result {
         try await write(organizationID: organizationID) { connection in
             let row = try await connection.query(
-                "SELECT \(TokenSchema.installationColumnList) FROM linear_tokens WHERE organization_id = ?", [.text(organizationID)]
+                Self.loadSQL, [.text(organizationID)]
             ).first.map(Self.decodeSealed)
             return try await body(row, Transaction(connection: connection, organizationID: organizationID))
         }

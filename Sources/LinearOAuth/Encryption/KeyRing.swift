@@ -80,8 +80,7 @@ public struct KeyRing: Sendable, CustomStringConvertible {
         guard let key = keys[parts.keyID] else {
             throw .unknownKeyID(organizationID: organizationID, keyID: parts.keyID)
         }
-        let aad = Self.associatedData(
-            organizationID: organizationID, column: column, keyID: Array(parts.keyID.utf8))
+        let aad = Self.associatedData(organizationID: organizationID, column: column, keyID: parts.keyID.utf8)
         do {
             let box = try AES.GCM.SealedBox(
                 nonce: AES.GCM.Nonce(data: sealed[parts.nonce]),
@@ -132,12 +131,16 @@ public struct KeyRing: Sendable, CustomStringConvertible {
     }
 
     /// Length-prefixed fields, so no organization id can be crafted to collide with another's.
-    static func associatedData(organizationID: String, column: TokenColumn, keyID: [UInt8]) -> [UInt8] {
+    static func associatedData<KeyID: Collection<UInt8>>(organizationID: String, column: TokenColumn, keyID: KeyID) -> [UInt8] {
         var aad: [UInt8] = []
         aad.reserveCapacity(32 + organizationID.utf8.count + keyID.count)
         func field<C: Collection<UInt8>>(_ bytes: C) {
+            // Byte by byte: a four-element array literal here cost an allocation per field.
             let count = UInt32(bytes.count)
-            aad.append(contentsOf: [UInt8(count >> 24), UInt8((count >> 16) & 0xFF), UInt8((count >> 8) & 0xFF), UInt8(count & 0xFF)])
+            aad.append(UInt8(count >> 24))
+            aad.append(UInt8((count >> 16) & 0xFF))
+            aad.append(UInt8((count >> 8) & 0xFF))
+            aad.append(UInt8(count & 0xFF))
             aad.append(contentsOf: bytes)
         }
         field("linear-oauth/v1".utf8)

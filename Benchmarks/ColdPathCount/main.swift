@@ -1,0 +1,74 @@
+// The SQLite cold path in instructions, for Scripts/callgrind-cold-path.sh (valgrind cannot run the
+// test bundle, so this is a plain executable, built only with LINEAR_OAUTH_BENCHMARKS=1):
+//
+//   ColdPathCount bare|ours|none ITERATIONS
+//
+// runs ITERATIONS of one path: `bare` (SQLiteNIO's `query` of the row on a plain connection),
+// `ours` (`accessToken(for:)` with the cache emptied first: load from the store, decrypt, cache) or
+// `none` (the same set-up, no iterations). Under `valgrind --tool=callgrind`, each run's total less
+// the `none` run's, divided by ITERATIONS, is the path's instructions: repeatable on a noisy machine
+// where wall clock is not.
+import Foundation
+import LinearOAuth
+import LinearOAuthSQLite
+import LinearOAuthTestSupport
+import SQLiteNIO
+import Synchronization
+
+let arguments = CommandLine.arguments
+guard arguments.count == 3, ["bare", "ours", "none"].contains(arguments[1]), let iterations = Int(arguments[2]) else {
+    FileHandle.standardError.write(Data("usage: ColdPathCount bare|ours|none ITERATIONS\n".utf8))
+    exit(2)
+}
+let mode = arguments[1]
+
+/// The whole run, on a detached task (the main actor would wait on the main thread): the main thread only waits on a semaphore
+/// (valgrind 3.19 crashes in the `rt_sigsuspend` an async `main` parks the main thread in).
+@Sendable func run() async throws {
+    let directory = try TemporaryDirectory()
+    defer { directory.remove() }
+    let path = directory.path + "/cold.sqlite"
+    let store = try SQLiteTokenStore(path: path, maxConnections: 8)
+    try await store.migrate()
+    let vault = TokenVault(store: store, keyRing: try KeyRing(parsing: KeyRing.generateEntry(id: "cold")))
+    try await vault.save(Installation(
+        organizationID: "org-acme", appUserID: "app-user-acme", accessToken: Secret("lin_oauth_" + String(repeating: "a", count: 64)),
+        refreshToken: Secret("lin_refresh_" + String(repeating: "r", count: 64)), expiresAt: Date().addingTimeInterval(86_400),
+        scopes: ["read", "write"]))
+    let manager = TokenManager(vault: vault, linear: LinearClient(configuration: LinearClientConfiguration(
+        clientID: "cold", clientSecret: Secret("cold-secret"), apiURL: "http://127.0.0.1:9")))
+    let raw: SQLiteConnection = try await SQLiteConnection.open(storage: .file(path: path))
+    // The same row and columns the store reads.
+    let sql = "SELECT \(TokenSchema.installationColumnList) FROM linear_tokens WHERE organization_id = ?"
+    // Both warmed, whatever the mode, so that the set-up is the same in every run.
+    guard try await raw.query(sql, [.text("org-acme")]).count == 1, try await manager.accessToken(for: "org-acme").organizationID == "org-acme"
+    else { fatalError("the row is missing") }
+    var rows = 0
+    switch mode {
+    case "bare":
+        for _ in 0..<iterations { rows += try await raw.query(sql, [.text("org-acme")]).count }
+    case "ours":
+        for _ in 0..<iterations {
+            manager.evict("org-acme")
+            rows += try await manager.accessToken(for: "org-acme").organizationID == "org-acme" ? 1 : 0
+        }
+    default:
+        rows = iterations
+    }
+    precondition(rows == iterations)
+    try await raw.close()
+    try await store.close()
+    print("\(mode): \(iterations) iterations")
+}
+
+let done = DispatchSemaphore(value: 0)
+let failure = Mutex<(any Error)?>(nil)
+Task.detached {
+    do { try await run() } catch { failure.withLock { $0 = error } }
+    done.signal()
+}
+done.wait()
+if let error = failure.withLock({ $0 }) {
+    FileHandle.standardError.write(Data("ColdPathCount: \(error)\n".utf8))
+    exit(1)
+}
