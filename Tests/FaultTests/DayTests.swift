@@ -153,9 +153,9 @@ struct DaySimulation {
         clock.set(start)
         let (instanceManagers, instanceRefreshers) = (managers, refreshers)
 
-        var random = SplitMix64(seed: 14)
+        var random = SeededGenerator(seed: 14)  // the same day every run
         let interval = refresher.interval.timeInterval
-        var nextPass = (0..<instances).map { _ in start.addingTimeInterval(random.unit() * interval) }
+        var nextPass = (0..<instances).map { _ in start.addingTimeInterval(Double.random(in: 0..<1, using: &random) * interval) }
         var requests = 0
         var expiredServed: [String] = []
         let steps = Int((day / step).rounded(.up))
@@ -164,7 +164,7 @@ struct DaySimulation {
             clock.set(now)
             let due = (0..<instances).filter { nextPass[$0] <= now }
             for instance in due {
-                nextPass[instance] = now.addingTimeInterval(interval * (1 + refresher.jitter * random.unit()))
+                nextPass[instance] = now.addingTimeInterval(interval * (1 + refresher.jitter * Double.random(in: 0..<1, using: &random)))
             }
             passing.withLock { $0 = true }
             await withTaskGroup(of: Void.self) { group in
@@ -173,7 +173,7 @@ struct DaySimulation {
                 }
             }
             passing.withLock { $0 = false }
-            let asks = (0..<requestsPerStep).map { _ in (ids[random.below(ids.count)], random.below(instances)) }
+            let asks = (0..<requestsPerStep).map { _ in (ids[Int.random(in: 0..<ids.count, using: &random)], Int.random(in: 0..<instances, using: &random)) }
             let served = await withTaskGroup(of: String?.self) { group in
                 for (organization, instance) in asks {
                     group.addTask {
@@ -244,21 +244,6 @@ struct DaySimulation {
             "day: real refreshes per second achieved: \(String(format: "%.0f", Double(outcome.refreshes.count) / max(wall, 1e-9)))",
         ]
     }
-}
-
-/// A small, seeded generator: the same day every run.
-struct SplitMix64 {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func unit() -> Double { Double(next() >> 11) / Double(1 << 53) }
-    mutating func below(_ bound: Int) -> Int { Int(next() % UInt64(bound)) }
 }
 
 extension DaySimulation.Start: CustomTestStringConvertible {
