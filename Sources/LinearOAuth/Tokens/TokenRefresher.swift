@@ -29,7 +29,8 @@ public struct TokenRefresher: Service {
         /// this many seconds per second until it reaches ``window`` (with the default 0.25 and a
         /// one-hour window, over four hours). Expiries spread evenly then reach the window at 1.25
         /// times the rate they would with the window open, and a row is still refreshed before it
-        /// expires. `.infinity`: the whole window from the first pass.
+        /// expires. `.infinity`: the whole window from the first pass; 0: it never opens (only tokens
+        /// already expired are refreshed in the background).
         public var windowGrowth = 0.25
 
         public init() {}
