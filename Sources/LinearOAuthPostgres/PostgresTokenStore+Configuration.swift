@@ -65,12 +65,17 @@ extension PostgresTokenStore {
         }
     }
 
-    /// The `PostgresClient` configuration for URL settings, with libpq's `sslmode` meanings.
-    public static func configuration(_ settings: DatabaseURL.PostgresSettings) -> PostgresClient.Configuration {
+    /// The `PostgresClient` configuration for URL settings, with libpq's `sslmode` meanings; the
+    /// connections show `applicationName` in `pg_stat_activity`.
+    public static func configuration(
+        _ settings: DatabaseURL.PostgresSettings, applicationName: String = defaultApplicationName
+    ) -> PostgresClient.Configuration {
         if let socket = settings.unixSocketPath {
-            return PostgresClient.Configuration(
+            var configuration = PostgresClient.Configuration(
                 unixSocketPath: socket, username: settings.username, password: settings.password?.value,
                 database: settings.database)
+            configuration.options.additionalStartupParameters = [("application_name", applicationName)]
+            return configuration
         }
         let tls: PostgresClient.Configuration.TLS
         switch Self.tls(settings.sslMode) {
@@ -78,8 +83,13 @@ extension PostgresTokenStore {
         case .prefer(let configuration): tls = .prefer(configuration)
         case .require(let configuration): tls = .require(configuration)
         }
-        return PostgresClient.Configuration(
+        var configuration = PostgresClient.Configuration(
             host: settings.host, port: settings.port, username: settings.username, password: settings.password?.value,
             database: settings.database, tls: tls)
+        configuration.options.additionalStartupParameters = [("application_name", applicationName)]
+        return configuration
     }
+
+    /// The `application_name` of the store's connections unless told otherwise.
+    public static let defaultApplicationName = "linear-oauth"
 }

@@ -25,12 +25,31 @@ public final class PostgresTokenStore: TokenStore {
 
     /// Connects with settings parsed from a `postgres://` URL and starts the pool.
     /// Call ``migrate()`` before use and ``close()`` when done.
+    ///
+    /// - Parameters:
+    ///   - maxConnections: The pool's size. A refresh holds a connection while it calls Linear, so
+    ///     this also bounds the refreshes in flight.
+    ///   - minConnections: Connections opened at start and kept while idle; the others close after
+    ///     60 s idle. A long-running process under load should keep them all (`maxConnections`, as
+    ///     `serve` does): each time a connection above the minimum goes idle the pool starts a 60 s
+    ///     timer, and a cancelled timer's memory (about 0.4 kB) stays until it would have fired
+    ///     (swiftlang/swift#60441), so memory would grow with the request rate. Commands that run
+    ///     once keep none (the default).
+    ///   - keepAlive: An idle connection runs `SELECT 1` after this long, so that a connection that
+    ///     died silently is found before a caller waits on it; `nil` turns it off. Like the idle
+    ///     timer, it is started each time a connection goes idle, so memory holds about
+    ///     0.4 kB × releases a second × this many seconds: 5 s by default (PostgresNIO's is 30 s).
+    ///   - applicationName: What `pg_stat_activity` shows for the connections.
     public convenience init(
         settings: DatabaseURL.PostgresSettings, lockTimeout: Duration = .seconds(35), maxConnections: Int = 20,
+        minConnections: Int = 0, keepAlive: Duration? = .seconds(5), applicationName: String = defaultApplicationName,
         connectionTimeout: Duration = .seconds(5), logger: Logger = Logger(label: "linear-oauth.postgres")
     ) {
-        var configuration = Self.configuration(settings)
+        precondition(maxConnections > 0 && (0...maxConnections).contains(minConnections), "0 <= minConnections <= maxConnections, 0 < maxConnections")
+        var configuration = Self.configuration(settings, applicationName: applicationName)
         configuration.options.maximumConnections = maxConnections
+        configuration.options.minimumConnections = minConnections
+        configuration.options.keepAliveBehavior = keepAlive.map { PostgresClient.Configuration.Options.KeepAliveBehavior(frequency: $0) }
         // The pool warns when leased before `run()` has begun, which the run task started in `init`
         // cannot rule out; failures still surface as errors of the operations themselves.
         var backgroundLogger = logger

@@ -188,7 +188,7 @@ struct ServeCommand: AsyncParsableCommand {
         let databaseDescription = (try? store.url(settings).description) ?? "?"
         let keySource = settings.string(KeyRing.keysFileVariable, flag: keyOptions.encryptionKeysFile).map { "file \($0)" }
             ?? "\(KeyRing.keysVariable)"
-        try await store.withVault(keyOptions, settings) { vault in
+        try await store.withVault(keyOptions, settings, keepConnections: true) { vault in
             let manager = TokenManager(vault: vault, linear: client, configuration: managerConfiguration)
             let host = self.host
             let app = Application(
