@@ -30,11 +30,11 @@ public final class PostgresTokenStore: TokenStore {
     ///   - maxConnections: The pool's size. A refresh holds a connection while it calls Linear, so
     ///     this also bounds the refreshes in flight.
     ///   - minConnections: Connections opened at start and kept while idle; the others close after
-    ///     60 s idle. A long-running process under load should keep them all (`maxConnections`, as
-    ///     `serve` does): each time a connection above the minimum goes idle the pool starts a 60 s
-    ///     timer, and a cancelled timer's memory (about 0.4 kB) stays until it would have fired
-    ///     (swiftlang/swift#60441), so memory would grow with the request rate. Commands that run
-    ///     once keep none (the default).
+    ///     60 s idle. By default all of them (a fixed pool), which a long-running process wants:
+    ///     each time a connection above the minimum goes idle the pool starts a 60 s timer, and a
+    ///     cancelled timer's memory (about 0.4 kB) stays until it would have fired
+    ///     (swiftlang/swift#60441), so memory would grow with the request rate (a `serve` with an
+    ///     on-demand pool held 1.5 kB a request). A command that runs once can pass 0.
     ///   - keepAlive: An idle connection runs `SELECT 1` after this long, so that a connection that
     ///     died silently is found before a caller waits on it; `nil` turns it off. Like the idle
     ///     timer, it is started each time a connection goes idle, so memory holds about
@@ -42,9 +42,10 @@ public final class PostgresTokenStore: TokenStore {
     ///   - applicationName: What `pg_stat_activity` shows for the connections.
     public convenience init(
         settings: DatabaseURL.PostgresSettings, lockTimeout: Duration = .seconds(35), maxConnections: Int = 20,
-        minConnections: Int = 0, keepAlive: Duration? = .seconds(5), applicationName: String = defaultApplicationName,
+        minConnections: Int? = nil, keepAlive: Duration? = .seconds(5), applicationName: String = defaultApplicationName,
         connectionTimeout: Duration = .seconds(5), logger: Logger = Logger(label: "linear-oauth.postgres")
     ) {
+        let minConnections = minConnections ?? maxConnections
         precondition(maxConnections > 0 && (0...maxConnections).contains(minConnections), "0 <= minConnections <= maxConnections, 0 < maxConnections")
         var configuration = Self.configuration(settings, applicationName: applicationName)
         configuration.options.maximumConnections = maxConnections

@@ -77,7 +77,7 @@ struct World: Sendable {
         guard case .postgres(let settings) = try DatabaseURL(parsing: databaseURL) else {
             throw TokenStoreError.invalidDatabaseURL("not a PostgreSQL world")
         }
-        let store = PostgresTokenStore(settings: settings, lockTimeout: lockTimeout, maxConnections: 8, connectionTimeout: .seconds(60))
+        let store = PostgresTokenStore(settings: settings, lockTimeout: lockTimeout, maxConnections: 8, minConnections: 0, connectionTimeout: .seconds(60))
         try await store.migrate()
         return store
     }

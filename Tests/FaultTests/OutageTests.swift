@@ -17,7 +17,7 @@ extension FaultSuite {
             do {
                 try await withEmulator { emulator, url in
                     // The test's own view of the database: patient, since it reads only when the server is up.
-                    let store = PostgresTokenStore(settings: cluster.settings, connectionTimeout: .seconds(60))
+                    let store = PostgresTokenStore(settings: cluster.settings, minConnections: 0, connectionTimeout: .seconds(60))
                     try await store.migrate()
                     let keyEntry = TestSecrets.keyEntry(id: "fault")
                     let world = World(

@@ -67,7 +67,7 @@ extension FaultSuite {
                 secrets.append(password)
                 let url = "postgres://app:\(password)@127.0.0.1:\(try freePort())/tokens?sslmode=disable"
                 guard case .postgres(let settings) = try DatabaseURL(parsing: url) else { throw TestSupportError("not a postgres URL") }
-                let store = PostgresTokenStore(settings: settings, connectionTimeout: .seconds(1))
+                let store = PostgresTokenStore(settings: settings, minConnections: 0, connectionTimeout: .seconds(1))
                 do { try await store.migrate(); Issue.record("no error") } catch { expectClean(error, secrets, "unreachable database"); seen += 1 }
                 do { _ = try await store.load(organizationID: "org-leak"); Issue.record("no error") } catch { expectClean(error, secrets, "pool timeout"); seen += 1 }
                 try? await store.close()

@@ -31,7 +31,7 @@ let organizationID = arguments[3]
 let store: any TokenStore
 switch try DatabaseURL(parsing: arguments[2]) {
 case .sqlite(let path): store = try SQLiteTokenStore(path: path, lockTimeout: .seconds(30))
-case .postgres(let settings): store = PostgresTokenStore(settings: settings, lockTimeout: .seconds(30))
+case .postgres(let settings): store = PostgresTokenStore(settings: settings, lockTimeout: .seconds(30), minConnections: 0)
 }
 try await store.migrate()
 

@@ -26,7 +26,7 @@ public struct TestStore: Sendable {
         let store: any TokenStore
         switch kind {
         case .sqlite: store = try SQLiteTokenStore(path: sqlitePath!, lockTimeout: lockTimeout)
-        case .postgres: store = PostgresTokenStore(settings: postgres!, lockTimeout: lockTimeout, connectionTimeout: .seconds(60))
+        case .postgres: store = PostgresTokenStore(settings: postgres!, lockTimeout: lockTimeout, minConnections: 0, connectionTimeout: .seconds(60))
         }
         do {
             try await store.migrate()
@@ -55,7 +55,7 @@ public func withTestStore<Result>(
     case .postgres:
         let settings = try await PostgresTestServer.shared.createDatabase()
         // Patient: the fault suite may be loading the same server.
-        let store = PostgresTokenStore(settings: settings, lockTimeout: lockTimeout, connectionTimeout: .seconds(60))
+        let store = PostgresTokenStore(settings: settings, lockTimeout: lockTimeout, minConnections: 0, connectionTimeout: .seconds(60))
         if migrate { try await store.migrate() }
         let url = "postgres://\(settings.username)@\(settings.host):\(settings.port)/\(settings.database)?sslmode=disable"
         let test = TestStore(store: store, databaseURL: url, kind: .postgres, sqlitePath: nil, postgres: settings)
