@@ -309,3 +309,29 @@ struct MetadataJSONTests {
         #expect((page["installations"] as? [Any])?.count == 2 && page["next"] as? String == "org-2")
     }
 }
+
+@Suite("RFC 3339 times, written by hand")
+struct RFC3339FormatTests {
+    @Test("match ISO8601DateFormatter in UTC, with milliseconds only when there are some, and read back the same")
+    func sameAsFormatter() throws {
+        let whole = ISO8601DateFormatter()
+        whole.formatOptions = [.withInternetDateTime]
+        let fractional = ISO8601DateFormatter()
+        fractional.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        var generator = SystemRandomNumberGenerator()
+        // From 1600 (Foundation's calendar is Julian before 1582, gmtime's proleptic Gregorian) to 9999.
+        var seconds: [TimeInterval] = [0, 1, 59, 86_399, 951_782_400, 1_800_000_000, 253_402_300_799, -11_676_096_000]
+        for _ in 0..<2_000 { seconds.append(TimeInterval(Int64.random(in: -11_676_096_000...253_402_300_799, using: &generator))) }
+        for second in seconds {
+            for milliseconds in [0, 1, 10, 123, 999] {
+                let date = Date(timeIntervalSince1970: second + Double(milliseconds) / 1000)
+                let ours = RFC3339.format(date)
+                let theirs = milliseconds == 0 ? whole.string(from: date) : fractional.string(from: date)
+                #expect(ours == theirs, "\(second) + \(milliseconds) ms")
+                #expect(RFC3339.parse(ours).map { abs($0.timeIntervalSince(date)) < 0.0005 } == true, "\(ours)")
+            }
+        }
+        // Past year 9999 the digits are not cut.
+        #expect(RFC3339.format(Date(timeIntervalSince1970: 253_402_300_800)) == "10000-01-01T00:00:00Z")
+    }
+}

@@ -16,30 +16,43 @@ package enum RFC3339 {
         var seconds = time_t(whole)
         var parts = tm()
         gmtime_r(&seconds, &parts)
-        var out = ""
-        out.reserveCapacity(24)
-        func append(_ value: Int32, width: Int) {
-            let digits = String(value)
-            if digits.count < width { out.append(String(repeating: "0", count: width - digits.count)) }
-            out.append(digits)
+        guard (0...9999).contains(parts.tm_year + 1900) else {
+            return String(format: "%d-%02d-%02dT%02d:%02d:%02d", parts.tm_year + 1900, parts.tm_mon + 1, parts.tm_mday,
+                          parts.tm_hour, parts.tm_min, parts.tm_sec) + (milliseconds != 0 ? String(format: ".%03d", milliseconds) : "") + "Z"
         }
-        append(parts.tm_year + 1900, width: 4)
-        out.append("-")
-        append(parts.tm_mon + 1, width: 2)
-        out.append("-")
-        append(parts.tm_mday, width: 2)
-        out.append("T")
-        append(parts.tm_hour, width: 2)
-        out.append(":")
-        append(parts.tm_min, width: 2)
-        out.append(":")
-        append(parts.tm_sec, width: 2)
-        if milliseconds != 0 {
-            out.append(".")
-            append(Int32(milliseconds), width: 3)
+        // Written into the string's own storage: `YYYY-MM-DDTHH:MM:SS[.mmm]Z`.
+        return String(unsafeUninitializedCapacity: 24) { buffer in
+            var index = 0
+            func put(_ value: Int32, width: Int) {
+                var value = value
+                for offset in stride(from: width - 1, through: 0, by: -1) {
+                    buffer[index + offset] = UInt8(ascii: "0") + UInt8(truncatingIfNeeded: value % 10)
+                    value /= 10
+                }
+                index += width
+            }
+            func put(_ byte: Unicode.Scalar) {
+                buffer[index] = UInt8(ascii: byte)
+                index += 1
+            }
+            put(parts.tm_year + 1900, width: 4)
+            put("-")
+            put(parts.tm_mon + 1, width: 2)
+            put("-")
+            put(parts.tm_mday, width: 2)
+            put("T")
+            put(parts.tm_hour, width: 2)
+            put(":")
+            put(parts.tm_min, width: 2)
+            put(":")
+            put(parts.tm_sec, width: 2)
+            if milliseconds != 0 {
+                put(".")
+                put(Int32(milliseconds), width: 3)
+            }
+            put("Z")
+            return index
         }
-        out.append("Z")
-        return out
     }
 
     /// Parses an RFC 3339 time with any offset, with or without fractional seconds.

@@ -7,8 +7,9 @@ import LinearOAuth
 enum MetadataJSON {
     static func append(_ m: InstallationMetadata, to out: inout String) {
         func key(_ name: String, first: Bool = false) {
-            if !first { out += "," }
-            out += "\"" + name + "\":"
+            out.append(first ? "\"" : ",\"")
+            out.append(name)
+            out.append("\":")
         }
         func string(_ name: String, _ value: String?, first: Bool = false) {
             guard let value else { return }
