@@ -8,15 +8,17 @@ package final class Flight<Value: Sendable>: Sendable {
     /// Started by refresh ahead: nobody waits for it, and the process waits for it before exiting.
     package let isBackground: Bool
 
-    private let state = Mutex<(result: Result<Value, any Error>?, waiters: [CheckedContinuation<Result<Value, any Error>, Never>])>((nil, []))
+    private let state = Mutex<(result: Result<Value, any Error>?, waiters: [UnsafeContinuation<Result<Value, any Error>, Never>])>((nil, []))
 
     package init(isBackground: Bool = false) {
         self.isBackground = isBackground
     }
 
     /// The flight's result, once its leader has finished.
+    /// Unchecked continuations (no box allocated per follower; a storm has thousands): each is
+    /// resumed exactly once, here when the result is already in, else by ``finish(_:)``.
     package func wait() async -> Result<Value, any Error> {
-        await withCheckedContinuation { continuation in
+        await withUnsafeContinuation { continuation in
             let done = state.withLock { state -> Result<Value, any Error>? in
                 if let result = state.result { return result }
                 state.waiters.append(continuation)
