@@ -461,6 +461,25 @@ struct TokenManagerTests {
         }
     }
 
+    @Test("a fresh token is served without opening the refresh token; a due one opens it, and an unopenable one is undecryptable",
+          arguments: StoreKind.allCases)
+    func refreshTokenOpenedOnlyToRefresh(kind: StoreKind) async throws {
+        try await withManagerFixture(kind) { fixture in
+            let grant = try await fixture.install(expiresIn: 3_600)
+            // The refresh token's column holds the access token's sealed value: sealed for another column, it cannot be opened.
+            var row = try #require(try await fixture.test.store.load(organizationID: "org-acme"))
+            row.refreshToken = row.accessToken
+            try await fixture.test.store.save(row)
+            let manager = fixture.manager()
+            #expect(try await manager.accessToken(for: "org-acme").token == Secret(grant.accessToken))
+            // Due now: refreshing needs the refresh token, which does not open.
+            await #expect(throws: TokenManagerError.undecryptable(.authenticationFailed(organizationID: "org-acme", column: .refreshToken))) {
+                _ = try await manager.forceRefresh(for: "org-acme")
+            }
+            #expect(await fixture.refreshCalls().isEmpty)
+        }
+    }
+
     @Test("a forced refresh does not settle for a load already in flight: it refreshes", arguments: StoreKind.allCases)
     func forcedRefreshLeadsItsOwnFlight(kind: StoreKind) async throws {
         try await withManagerFixture(kind) { fixture in

@@ -12,38 +12,55 @@ extension TokenManager {
     func loadOrRefresh(_ organizationID: String, force: Force, window: Duration? = nil, skipIfBusy: Bool = false) async throws
         -> RefreshCoordinator.Outcome
     {
-        let installation: Installation
+        // The row is opened a column at a time: the access token to serve it, the refresh token only
+        // when it is about to be used. A token still fresh (the usual cold load) never has its
+        // refresh token decrypted, which also halves the cold path's decryption.
+        let sealed: SealedInstallation
         do {
-            guard let loaded = try await vault.load(organizationID: organizationID) else {
+            guard let loaded = try await vault.store.load(organizationID: organizationID) else {
                 throw TokenManagerError.notInstalled(organizationID: organizationID)
             }
-            installation = loaded
+            sealed = loaded
         } catch let error as TokenManagerError {
             throw error
-        } catch let error as TokenDecryptionError {
-            throw TokenManagerError.undecryptable(error)
         } catch {
             throw TokenManagerError.temporarilyUnavailable(organizationID: organizationID, reason: "\(error)", retryAfter: nil)
         }
-        if installation.status == .reauthorizationRequired {
-            throw TokenManagerError.reauthorizationRequired(
-                organizationID: organizationID, reason: installation.lastError ?? "invalid_grant")
+        let metadata = sealed.metadata
+        if metadata.status == .reauthorizationRequired {
+            throw TokenManagerError.reauthorizationRequired(organizationID: organizationID, reason: metadata.lastError ?? "invalid_grant")
+        }
+        let token: AccessToken
+        do throws(TokenDecryptionError) {
+            token = AccessToken(
+                token: Secret(try vault.keyRing.open(sealed.accessToken, organizationID: organizationID, column: .accessToken)),
+                expiresAt: metadata.expiresAt, appUserID: metadata.appUserID, organizationID: metadata.organizationID)
+        } catch {
+            throw TokenManagerError.undecryptable(error)
         }
         let now = configuration.now()
         let due = now.addingTimeInterval((window ?? configuration.refreshMargin).timeInterval)
         switch force {
-        case .never where installation.expiresAt > due:
-            return .init(token: Self.token(installation))
-        case .ifStillUsing(let rejected) where installation.accessToken != rejected:
-            return .init(token: Self.token(installation))
+        case .never where metadata.expiresAt > due:
+            return .init(token: token)
+        case .ifStillUsing(let rejected) where token.token != rejected:
+            return .init(token: token)
         default: break
         }
         // Cooling down after repeated failures: serve the token while it works, and leave Linear alone.
         if case .never = force, let until = state.withLock({ $0.coolingDown(organizationID, now: now) }) {
-            if installation.expiresAt > now { return .init(token: Self.token(installation), nextAttempt: until) }
+            if metadata.expiresAt > now { return .init(token: token, nextAttempt: until) }
             throw TokenManagerError.temporarilyUnavailable(
                 organizationID: organizationID, reason: "cooling down after repeated failures",
                 retryAfter: .seconds(Int(until.timeIntervalSince(now).rounded(.up))))
+        }
+        let installation: Installation
+        do throws(TokenDecryptionError) {
+            installation = Installation(
+                metadata: metadata, accessToken: token.token,
+                refreshToken: Secret(try vault.keyRing.open(sealed.refreshToken, organizationID: organizationID, column: .refreshToken)))
+        } catch {
+            throw TokenManagerError.undecryptable(error)
         }
         var attempt = 0
         while true {
