@@ -82,10 +82,9 @@ public struct KeyRing: Sendable, CustomStringConvertible {
         }
         let aad = Self.associatedData(organizationID: organizationID, column: column, keyID: parts.keyID.utf8)
         do {
-            let box = try AES.GCM.SealedBox(
-                nonce: AES.GCM.Nonce(data: sealed[parts.nonce]),
-                ciphertext: sealed[parts.ciphertext],
-                tag: sealed[parts.tag])
+            // Nonce, ciphertext and tag lie in that order at the end: the box's combined form, taken
+            // in one piece (three pieces were three appends to a `Data`).
+            let box = try AES.GCM.SealedBox(combined: sealed[parts.nonce.lowerBound..<parts.tag.upperBound])
             let plaintext = try AES.GCM.open(box, using: key, authenticating: aad)
             guard let string = String(validating: plaintext, as: UTF8.self) else {
                 throw TokenDecryptionError.authenticationFailed(organizationID: organizationID, column: column)
