@@ -333,5 +333,6 @@ struct RFC3339FormatTests {
         }
         // Past year 9999 the digits are not cut.
         #expect(RFC3339.format(Date(timeIntervalSince1970: 253_402_300_800)) == "10000-01-01T00:00:00Z")
+        #expect(RFC3339.format(Date(timeIntervalSince1970: 253_402_300_800.25)) == "10000-01-01T00:00:00.250Z")
     }
 }

@@ -18,7 +18,7 @@ package enum RFC3339 {
         gmtime_r(&seconds, &parts)
         guard (0...9999).contains(parts.tm_year + 1900) else {
             return String(format: "%d-%02d-%02dT%02d:%02d:%02d", parts.tm_year + 1900, parts.tm_mon + 1, parts.tm_mday,
-                          parts.tm_hour, parts.tm_min, parts.tm_sec) + (milliseconds != 0 ? String(format: ".%03d", milliseconds) : "") + "Z"
+                          parts.tm_hour, parts.tm_min, parts.tm_sec) + (milliseconds != 0 ? String(format: ".%03d", Int32(milliseconds)) : "") + "Z"
         }
         // Written into the string's own storage: `YYYY-MM-DDTHH:MM:SS[.mmm]Z`.
         return String(unsafeUninitializedCapacity: 24) { buffer in
