@@ -122,6 +122,20 @@ let benchmarks: @Sendable () -> Void = {
         }
     }, setup: { try await setup.start() })
 
+    // The callers' own share of a storm: the same 10,000 tasks asking the manager for a token it has
+    // cached (no leader, no flight), next to the dictionary baseline above.
+    Benchmark("storm of callers on a cached token: 10,000 tasks calling accessToken(for:)", configuration: .init(
+        metrics: [p50Micros, p99Micros], warmupIterations: 1, maxDuration: .seconds(60), maxIterations: 5
+    ), closure: { benchmark async in
+        try! await setup.install(expiresIn: 86_400)
+        _ = try! await setup.manager.accessToken(for: setup.organizationID)
+        for _ in benchmark.scaledIterations {
+            let waits = await storm { _ = try! await setup.manager.accessToken(for: setup.organizationID) }
+            benchmark.measurement(p50Micros, Int(waits[waits.count / 2] * 1e6))
+            benchmark.measurement(p99Micros, Int(waits[waits.count * 99 / 100] * 1e6))
+        }
+    }, setup: { try await setup.start() })
+
     let floorP99Micros = BenchmarkMetric.custom("floor p99 wait (us)", useScalingFactor: false)
     let p99OverFloor = BenchmarkMetric.custom("p99 / floor p99 (x100)", useScalingFactor: false)
     let lazyFloorP99Micros = BenchmarkMetric.custom("lazy floor p99 wait (us)", useScalingFactor: false)
