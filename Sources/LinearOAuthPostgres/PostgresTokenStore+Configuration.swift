@@ -70,22 +70,22 @@ extension PostgresTokenStore {
     public static func configuration(
         _ settings: DatabaseURL.PostgresSettings, applicationName: String = defaultApplicationName
     ) -> PostgresClient.Configuration {
+        var configuration: PostgresClient.Configuration
         if let socket = settings.unixSocketPath {
-            var configuration = PostgresClient.Configuration(
+            configuration = PostgresClient.Configuration(
                 unixSocketPath: socket, username: settings.username, password: settings.password?.value,
                 database: settings.database)
-            configuration.options.additionalStartupParameters = [("application_name", applicationName)]
-            return configuration
+        } else {
+            let tls: PostgresClient.Configuration.TLS
+            switch Self.tls(settings.sslMode) {
+            case .disable: tls = .disable
+            case .prefer(let configuration): tls = .prefer(configuration)
+            case .require(let configuration): tls = .require(configuration)
+            }
+            configuration = PostgresClient.Configuration(
+                host: settings.host, port: settings.port, username: settings.username, password: settings.password?.value,
+                database: settings.database, tls: tls)
         }
-        let tls: PostgresClient.Configuration.TLS
-        switch Self.tls(settings.sslMode) {
-        case .disable: tls = .disable
-        case .prefer(let configuration): tls = .prefer(configuration)
-        case .require(let configuration): tls = .require(configuration)
-        }
-        var configuration = PostgresClient.Configuration(
-            host: settings.host, port: settings.port, username: settings.username, password: settings.password?.value,
-            database: settings.database, tls: tls)
         configuration.options.additionalStartupParameters = [("application_name", applicationName)]
         return configuration
     }

@@ -271,6 +271,9 @@ struct CLITests {
         expectOneLineError(try await cli.run("frobnicate"), status: 2, mentioning: ["frobnicate"])
         expectOneLineError(try await cli.run("installations", "show"), status: 2, mentioning: ["organization"])
         expectOneLineError(try await cli.run("migrate", "--lock-timeout", "0"), status: 2, mentioning: ["lock timeout"])
+        expectOneLineError(try await cli.run("migrate", "--database-connections", "0"), status: 2, mentioning: ["LINEAR_OAUTH_DATABASE_CONNECTIONS"])
+        expectOneLineError(try await cli.run("migrate", extra: ["LINEAR_OAUTH_DATABASE_CONNECTIONS": "many"]), status: 2,
+                           mentioning: ["LINEAR_OAUTH_DATABASE_CONNECTIONS"])
     }
 
     @Test("every command's help names its flags and the environment variables behind them")
@@ -299,6 +302,7 @@ struct CLITests {
             "--install-rate-limit", "LINEAR_OAUTH_INSTALL_RATE_LIMIT", "--trust-proxy", "LINEAR_OAUTH_TRUST_PROXY",
             "--max-pending-installs", "LINEAR_OAUTH_MAX_PENDING_INSTALLS", "--idle-timeout", "LINEAR_OAUTH_IDLE_TIMEOUT",
             "--header-timeout", "LINEAR_OAUTH_HEADER_TIMEOUT", "--max-connections", "LINEAR_OAUTH_MAX_CONNECTIONS",
+            "--database-connections", "LINEAR_OAUTH_DATABASE_CONNECTIONS",
             "--uninstall-webhook-tolerance", "LINEAR_OAUTH_UNINSTALL_WEBHOOK_TOLERANCE",
             "--prompt-consent", "--no-prompt-consent", "LINEAR_OAUTH_PROMPT_CONSENT", "--scopes", "LINEAR_OAUTH_SCOPES",
         ] {
