@@ -3,11 +3,13 @@
 //
 //   ColdPathCount bare|ours|none ITERATIONS
 //
-// runs ITERATIONS of one path: `bare` (SQLiteNIO's `query` of the row on a plain connection),
-// `ours` (`accessToken(for:)` with the cache emptied first: load from the store, decrypt, cache) or
-// `none` (the same set-up, no iterations). Under `valgrind --tool=callgrind`, each run's total less
-// the `none` run's, divided by ITERATIONS, is the path's instructions: repeatable on a noisy machine
-// where wall clock is not.
+// The set-up stores ITERATIONS installations, then runs one path over each of them once, in the
+// same order: `bare` (SQLiteNIO's `query` of the row on a plain connection), `ours`
+// (`accessToken(for:)` of an installation not yet cached: load from the store, decrypt, cache) or
+// `none` (the same set-up, no iterations). Each load is a real first request, with nothing to evict
+// (an earlier version evicted one installation before each call, which charged the path for the
+// eviction). Under `valgrind --tool=callgrind`, each run's total less the `none` run's, divided by
+// ITERATIONS, is the path's instructions: repeatable on a noisy machine where wall clock is not.
 import Foundation
 import LinearOAuth
 import LinearOAuthSQLite
@@ -31,26 +33,30 @@ let mode = arguments[1]
     let store = try SQLiteTokenStore(path: path, maxConnections: 8)
     try await store.migrate()
     let vault = TokenVault(store: store, keyRing: try KeyRing(parsing: KeyRing.generateEntry(id: "cold")))
-    try await vault.save(Installation(
-        organizationID: "org-acme", appUserID: "app-user-acme", accessToken: Secret("lin_oauth_" + String(repeating: "a", count: 64)),
-        refreshToken: Secret("lin_refresh_" + String(repeating: "r", count: 64)), expiresAt: Date().addingTimeInterval(86_400),
-        scopes: ["read", "write"]))
+    let expiresAt = Date().addingTimeInterval(86_400)
+    func installation(_ organizationID: String) -> Installation {
+        Installation(
+            organizationID: organizationID, appUserID: "app-user-\(organizationID)",
+            accessToken: Secret("lin_oauth_" + String(repeating: "a", count: 64)),
+            refreshToken: Secret("lin_refresh_" + String(repeating: "r", count: 64)), expiresAt: expiresAt, scopes: ["read", "write"])
+    }
+    let organizations = (0..<iterations).map { String(format: "org-%06d", $0) }
+    try await store.save((organizations + ["org-warm"]).map { try vault.keyRing.seal(installation($0)) })
     let manager = TokenManager(vault: vault, linear: LinearClient(configuration: LinearClientConfiguration(
         clientID: "cold", clientSecret: Secret("cold-secret"), apiURL: "http://127.0.0.1:9")))
     let raw: SQLiteConnection = try await SQLiteConnection.open(storage: .file(path: path))
     // The same row and columns the store reads.
     let sql = "SELECT \(TokenSchema.installationColumnList) FROM linear_tokens WHERE organization_id = ?"
     // Both warmed, whatever the mode, so that the set-up is the same in every run.
-    guard try await raw.query(sql, [.text("org-acme")]).count == 1, try await manager.accessToken(for: "org-acme").organizationID == "org-acme"
+    guard try await raw.query(sql, [.text("org-warm")]).count == 1, try await manager.accessToken(for: "org-warm").organizationID == "org-warm"
     else { fatalError("the row is missing") }
     var rows = 0
     switch mode {
     case "bare":
-        for _ in 0..<iterations { rows += try await raw.query(sql, [.text("org-acme")]).count }
+        for organizationID in organizations { rows += try await raw.query(sql, [.text(organizationID)]).count }
     case "ours":
-        for _ in 0..<iterations {
-            manager.evict("org-acme")
-            rows += try await manager.accessToken(for: "org-acme").organizationID == "org-acme" ? 1 : 0
+        for organizationID in organizations {
+            rows += try await manager.accessToken(for: organizationID).organizationID == organizationID ? 1 : 0
         }
     default:
         rows = iterations

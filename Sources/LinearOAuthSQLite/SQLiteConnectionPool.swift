@@ -41,7 +41,13 @@ final class SQLiteConnectionPool: Sendable {
         onTimeout: @escaping @Sendable () -> any Error,
         _ body: (SQLiteConnection) async throws -> Result
     ) async throws -> Result {
-        let connection = try await acquire(timeout: timeout, onTimeout: onTimeout)
+        // The common case, an idle connection, without another async frame.
+        let connection: SQLiteConnection
+        if let idle = state.withLock({ state in state.closed ? nil : state.idle.popLast() }) {
+            connection = idle
+        } else {
+            connection = try await acquire(timeout: timeout, onTimeout: onTimeout)
+        }
         do {
             let result = try await body(connection)
             release(connection)
@@ -52,12 +58,9 @@ final class SQLiteConnectionPool: Sendable {
         }
     }
 
+    /// Waits for a connection (``withConnection(timeout:onTimeout:_:)`` took an idle one if there was one).
     private func acquire(timeout: Duration, onTimeout: @escaping @Sendable () -> any Error) async throws -> SQLiteConnection {
-        // The common case, an idle connection, without suspending.
-        if let connection = state.withLock({ state in state.closed ? nil : state.idle.popLast() }) {
-            return connection
-        }
-        return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<SQLiteConnection, any Error>) in
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<SQLiteConnection, any Error>) in
             let action: Acquire? = state.withLock { state in
                 if state.closed { return nil }
                 if let connection = state.idle.popLast() { return .ready(connection) }

@@ -55,7 +55,7 @@ extension SQLiteTokenStore {
         mutating func bytes() throws -> [UInt8] {
             let column = index
             guard case .blob(let buffer) = try next() else { throw TokenStoreError.database("column \(columns[column].name) is missing") }
-            return Array(buffer.readableBytesView)
+            return buffer.getBytes(at: buffer.readerIndex, length: buffer.readableBytes) ?? []
         }
 
         mutating func date() throws -> Date {

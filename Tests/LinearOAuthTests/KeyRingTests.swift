@@ -19,6 +19,37 @@ struct KeyRingTests {
         #expect(a.count == 1 + 1 + 2 + 12 + 16 + 16)
     }
 
+    /// Values sealed by Python's `cryptography` (AES-256-GCM) in the documented stored form, with the
+    /// associated data built as documented: any change to the format or the associated data fails here,
+    /// before rows already at rest stop opening.
+    @Test("values sealed outside Swift, in the documented format, open (the stored form is pinned)")
+    func knownAnswer() throws {
+        let ring = try KeyRing(keys: [("k2026", SymmetricKey(data: Array(0..<32) as [UInt8]))])
+        func bytes(_ hex: String) -> [UInt8] {
+            var out: [UInt8] = []
+            var index = hex.startIndex
+            while index < hex.endIndex {
+                let next = hex.index(index, offsetBy: 2)
+                out.append(UInt8(hex[index..<next], radix: 16)!)
+                index = next
+            }
+            return out
+        }
+        let access = bytes(
+            "01056b323032366465666768696a6b6c6d6e6f2472b039168823ea563d3486b51204a223ac757dee1efc5e3abb12e859b0dfa75e3c3a96380b")
+        let refresh = bytes(
+            "01056b323032366465666768696a6b6c6d6e6f2472b0390b8c30ec5b1137b719cc8861d10ce4326085cd9ad8a0021a6d83d69f1b")
+        #expect(try ring.open(access, organizationID: "org-known", column: .accessToken) == "lin_oauth_known_answer")
+        #expect(try ring.open(refresh, organizationID: "org-known", column: .refreshToken) == "lin_refresh_é✓")
+        #expect(throws: TokenDecryptionError.authenticationFailed(organizationID: "org-known", column: .accessToken)) {
+            try ring.open(refresh, organizationID: "org-known", column: .accessToken)
+        }
+        let otherName = try KeyRing(keys: [("k2027", SymmetricKey(data: Array(0..<32) as [UInt8]))])
+        #expect(throws: TokenDecryptionError.unknownKeyID(organizationID: "org-known", keyID: "k2026")) {
+            try otherName.open(access, organizationID: "org-known", column: .accessToken)
+        }
+    }
+
     @Test("a value moved to another organization or column fails authentication")
     func boundToOrganizationAndColumn() throws {
         let ring = try Fixtures.keyRing("k1")

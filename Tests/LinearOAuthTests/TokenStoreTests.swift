@@ -354,3 +354,17 @@ final class Gate: Sendable {
         try await waitUntil(timeout: timeout, "gate \(name)") { self.opened.withLock { $0.contains(name) } }
     }
 }
+
+@Suite("Stored scopes")
+struct StoredScopesTests {
+    @Test("scopes are split on spaces, empty pieces dropped, and joined back the way Linear writes them")
+    func scopesRoundTrip() {
+        #expect(TokenSchema.scopes("read write app:assignable") == ["read", "write", "app:assignable"])
+        #expect(TokenSchema.scopes("") == [])
+        #expect(TokenSchema.scopes("  read   write ") == ["read", "write"])
+        #expect(TokenSchema.scopes("read") == ["read"])
+        #expect(TokenSchema.scopes("lecture écriture") == ["lecture", "écriture"])
+        #expect(TokenSchema.scopesText(["read", "write"]) == "read write")
+        #expect(TokenSchema.scopes(TokenSchema.scopesText(["a", "bb", "ccc"])) == ["a", "bb", "ccc"])
+    }
+}

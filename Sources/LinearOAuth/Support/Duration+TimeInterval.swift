@@ -3,7 +3,8 @@ import Foundation
 extension Duration {
     /// The duration in seconds, as Foundation counts time.
     package var timeInterval: TimeInterval {
-        TimeInterval(components.seconds) + TimeInterval(components.attoseconds) / 1e18
+        let (seconds, attoseconds) = components  // one 128-bit division, not two
+        return TimeInterval(seconds) + TimeInterval(attoseconds) / 1e18
     }
 
     /// A duration of `seconds` as Foundation counts them, to the millisecond.

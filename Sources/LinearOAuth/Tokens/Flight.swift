@@ -4,22 +4,32 @@ import Synchronization
 /// its result: the single-flight mechanism of ``TokenManager``. The leader runs the work on its own
 /// task and calls ``finish(_:)``; followers ``wait()``. Which flight is current is decided by
 /// ``RefreshCoordinator`` under the manager's lock.
-package final class Flight<Value: Sendable>: Sendable {
-    /// Started by refresh ahead: nobody waits for it, and the process waits for it before exiting.
-    package let isBackground: Bool
+///
+/// Two concrete classes share this: ``Flight`` (an organization's access token) and
+/// ``AppTokenFlight``. Not one generic class: a generic class's `deinit` is never specialized, and
+/// destroying its state looked up five generic metadata at run time, about 2,000 instructions of
+/// every cold load.
+package protocol SingleFlight: AnyObject, Sendable {
+    associatedtype Value: Sendable
+    /// Runs `body` on the flight's state under its lock.
+    func withState<R: Sendable>(_ body: (inout FlightState<Value>) -> R) -> R
+}
 
-    private let state = Mutex<(result: Result<Value, any Error>?, waiters: [UnsafeContinuation<Result<Value, any Error>, Never>])>((nil, []))
+/// A flight's result, once in, and the callers waiting for it.
+package struct FlightState<Value: Sendable>: Sendable {
+    var result: Result<Value, any Error>?
+    var waiters: [UnsafeContinuation<Result<Value, any Error>, Never>] = []
 
-    package init(isBackground: Bool = false) {
-        self.isBackground = isBackground
-    }
+    package init() {}
+}
 
+extension SingleFlight {
     /// The flight's result, once its leader has finished.
     /// Unchecked continuations (no box allocated per follower; a storm has thousands): each is
     /// resumed exactly once, here when the result is already in, else by ``finish(_:)``.
     package func wait() async -> Result<Value, any Error> {
         await withUnsafeContinuation { continuation in
-            let done = state.withLock { state -> Result<Value, any Error>? in
+            let done = withState { state -> Result<Value, any Error>? in
                 if let result = state.result { return result }
                 state.waiters.append(continuation)
                 return nil
@@ -29,15 +39,42 @@ package final class Flight<Value: Sendable>: Sendable {
     }
 
     /// The result, if the leader has finished.
-    package var result: Result<Value, any Error>? { state.withLock { $0.result } }
+    package var result: Result<Value, any Error>? { withState { $0.result } }
 
     /// Hands the result to every follower (the leader calls it once, after the lock is released).
     package func finish(_ result: Result<Value, any Error>) {
-        let waiters = state.withLock { state in
+        let waiters = withState { state in
             state.result = result
             defer { state.waiters.removeAll() }
             return state.waiters
         }
         for waiter in waiters { waiter.resume(returning: result) }
     }
+}
+
+/// The load or refresh of one organization's access token.
+package final class Flight: SingleFlight {
+    package typealias Value = TokenManager.AccessToken
+
+    /// Started by refresh ahead: nobody waits for it, and the process waits for it before exiting.
+    package let isBackground: Bool
+
+    private let state = Mutex(FlightState<Value>())
+
+    package init(isBackground: Bool = false) {
+        self.isBackground = isBackground
+    }
+
+    package func withState<R: Sendable>(_ body: (inout FlightState<Value>) -> R) -> R { state.withLock { body(&$0) } }
+}
+
+/// The fetch of the app's own (client credentials) token.
+package final class AppTokenFlight: SingleFlight {
+    package typealias Value = TokenManager.AppToken
+
+    private let state = Mutex(FlightState<Value>())
+
+    package init() {}
+
+    package func withState<R: Sendable>(_ body: (inout FlightState<Value>) -> R) -> R { state.withLock { body(&$0) } }
 }

@@ -36,7 +36,7 @@ package struct RefreshCoordinator: Sendable {
     /// A leader's ticket: the flight it must finish, and the organization's generation when it
     /// started (an eviction meanwhile bumps it, and then the result is not cached).
     package struct Lead: Sendable {
-        package let flight: Flight<AccessToken>
+        package let flight: Flight
         package let generation: UInt64
     }
 
@@ -50,13 +50,13 @@ package struct RefreshCoordinator: Sendable {
         /// if it is due, then ``finish(_:of:with:)``.
         case lead(Lead)
         /// A load or refresh is in flight: wait for its result.
-        case follow(Flight<AccessToken>)
+        case follow(Flight)
     }
 
     /// What ``join(_:)`` asks the caller to do.
     package enum Join: Sendable {
         case lead(Lead)
-        case follow(Flight<AccessToken>)
+        case follow(Flight)
     }
 
     /// When a caller asks for a refresh although the token is not due.
@@ -80,13 +80,13 @@ package struct RefreshCoordinator: Sendable {
     /// What ``appToken(scopes:now:renewalMargin:)`` asks the caller to do.
     package enum AppTokenAccess: Sendable {
         case serve(AppToken)
-        case lead(Flight<AppToken>)
-        case follow(Flight<AppToken>)
+        case lead(AppTokenFlight)
+        case follow(AppTokenFlight)
     }
 
     /// An organization with a flight or failures on record (none: no entry).
     private struct Organization {
-        var flight: Flight<AccessToken>?
+        var flight: Flight?
         var generation: UInt64 = 0
         var transientFailures = 0
 
@@ -109,7 +109,7 @@ package struct RefreshCoordinator: Sendable {
     private var uses: UInt64 = 0
     private var organizations: [String: Organization] = [:]
     private var appToken: AppToken?
-    private var appTokenFlight: Flight<AppToken>?
+    private var appTokenFlight: AppTokenFlight?
 
     package init(
         refreshMargin: TimeInterval, refreshAhead: Bool, policy: RetryPolicy, breaker: DeauthorizationBreaker = .init(),
@@ -149,32 +149,42 @@ package struct RefreshCoordinator: Sendable {
     }
 
     /// A caller needs the organization's load or refresh: it follows the one in flight, or leads a new one.
+    /// One dictionary look-up (each hashes the organization id): the entry is made if missing.
     package mutating func join(_ organizationID: String) -> Join {
-        if let flight = organizations[organizationID]?.flight { return .follow(flight) }
-        return .lead(startFlight(organizationID, background: false))
+        Self.join(&organizations[organizationID, default: Organization()], background: false)
     }
 
     private mutating func startFlight(_ organizationID: String, background: Bool) -> Lead {
-        let flight = Flight<AccessToken>(isBackground: background)
-        var organization = organizations[organizationID] ?? Organization()
+        guard case .lead(let lead) = Self.join(&organizations[organizationID, default: Organization()], background: background) else {
+            preconditionFailure("a flight was started while another was in flight")
+        }
+        return lead
+    }
+
+    private static func join(_ organization: inout Organization, background: Bool) -> Join {
+        if let flight = organization.flight { return .follow(flight) }
+        let flight = Flight(isBackground: background)
         organization.flight = flight
-        organizations[organizationID] = organization
-        return Lead(flight: flight, generation: organization.generation)
+        return .lead(Lead(flight: flight, generation: organization.generation))
     }
 
     /// The leader is done: a token is cached (unless the organization was evicted meanwhile) and the
     /// flight ends. The leader then hands the result to the followers (``Flight/finish(_:)``).
+    /// Two dictionary look-ups: one in `organizations`, one to insert or replace the cached token.
     package mutating func finish(_ lead: Lead, of organizationID: String, with result: Result<Outcome, any Error>) {
-        guard var organization = organizations[organizationID] else { return }
-        if case .success(let outcome) = result, organization.generation == lead.generation {
-            if cache[organizationID] == nil, cache.count >= cacheCapacity { evictLeastRecentlyUsed() }
+        guard let index = organizations.index(forKey: organizationID) else { return }
+        if case .success(let outcome) = result, organizations.values[index].generation == lead.generation {
             uses &+= 1
-            cache[organizationID] = CachedToken(
-                token: outcome.token, nextAttempt: outcome.nextAttempt,
-                refreshAheadBelow: policy.refreshAheadPoint(margin: refreshMargin), lastUsed: uses)
+            let replaced = cache.updateValue(
+                CachedToken(
+                    token: outcome.token, nextAttempt: outcome.nextAttempt,
+                    refreshAheadBelow: policy.refreshAheadPoint(margin: refreshMargin), lastUsed: uses),
+                forKey: organizationID)
+            // The new entry was used last, so it is not among those evicted.
+            if replaced == nil, cache.count > cacheCapacity { evictLeastRecentlyUsed() }
         }
-        if organization.flight === lead.flight { organization.flight = nil }
-        organizations[organizationID] = organization.isIdle ? nil : organization
+        if organizations.values[index].flight === lead.flight { organizations.values[index].flight = nil }
+        if organizations.values[index].isIdle { organizations.remove(at: index) }
     }
 
     /// What a follower does with its flight's result. A follower that asked for more than the flight
@@ -191,10 +201,11 @@ package struct RefreshCoordinator: Sendable {
         }
     }
 
-    /// Makes room for one more token: drops the least recently used, and a sixteenth of the capacity
-    /// more with them, so that the sort is paid once per that many new tokens, not on each.
+    /// Brings the cache back under its capacity: drops the least recently used past it, and a
+    /// sixteenth of the capacity more with them, so that the sort is paid once per that many new
+    /// tokens, not on each.
     private mutating func evictLeastRecentlyUsed() {
-        let excess = cache.count - cacheCapacity + 1 + cacheCapacity / 16
+        let excess = cache.count - cacheCapacity + cacheCapacity / 16
         guard excess > 0 else { return }
         let oldest = cache.map { ($0.value.lastUsed, $0.key) }.sorted { $0.0 < $1.0 }.prefix(excess)
         for (_, organizationID) in oldest { cache.removeValue(forKey: organizationID) }
@@ -207,7 +218,9 @@ package struct RefreshCoordinator: Sendable {
     package mutating func evict(_ organizationID: String) {
         cache.removeValue(forKey: organizationID)
         // Without a flight there is no leader whose result could still arrive.
-        if organizations[organizationID]?.flight != nil { organizations[organizationID]!.generation &+= 1 }
+        if let index = organizations.index(forKey: organizationID), organizations.values[index].flight != nil {
+            organizations.values[index].generation &+= 1
+        }
     }
 
     /// Forgets every cached token; no flight running now will cache its result.
@@ -225,7 +238,7 @@ package struct RefreshCoordinator: Sendable {
     package func isInFlight(_ organizationID: String) -> Bool { organizations[organizationID]?.flight != nil }
 
     /// Refresh-ahead flights running now (the process waits for them before it exits).
-    package var backgroundFlights: [Flight<AccessToken>] {
+    package var backgroundFlights: [Flight] {
         organizations.values.compactMap { $0.flight }.filter(\.isBackground)
     }
 
@@ -261,13 +274,13 @@ package struct RefreshCoordinator: Sendable {
             return .serve(appToken)
         }
         if let appTokenFlight { return .follow(appTokenFlight) }
-        let flight = Flight<AppToken>()
+        let flight = AppTokenFlight()
         appTokenFlight = flight
         return .lead(flight)
     }
 
     /// The app-token leader is done: the token is cached and the flight ends.
-    package mutating func finishAppToken(_ flight: Flight<AppToken>, with result: Result<AppToken, any Error>) {
+    package mutating func finishAppToken(_ flight: AppTokenFlight, with result: Result<AppToken, any Error>) {
         if case .success(let token) = result { appToken = token }
         if appTokenFlight === flight { appTokenFlight = nil }
     }

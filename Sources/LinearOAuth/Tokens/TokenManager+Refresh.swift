@@ -26,22 +26,22 @@ extension TokenManager {
         } catch {
             throw TokenManagerError.temporarilyUnavailable(organizationID: organizationID, reason: "\(error)", retryAfter: nil)
         }
-        let metadata = sealed.metadata
-        if metadata.status == .reauthorizationRequired {
-            throw TokenManagerError.reauthorizationRequired(organizationID: organizationID, reason: metadata.lastError ?? "invalid_grant")
+        // Read in place: a copy of the metadata retains its seven strings and arrays.
+        if sealed.metadata.status == .reauthorizationRequired {
+            throw TokenManagerError.reauthorizationRequired(organizationID: organizationID, reason: sealed.metadata.lastError ?? "invalid_grant")
         }
         let token: AccessToken
         do throws(TokenDecryptionError) {
             token = AccessToken(
                 token: Secret(try vault.keyRing.open(sealed.accessToken, organizationID: organizationID, column: .accessToken)),
-                expiresAt: metadata.expiresAt, appUserID: metadata.appUserID, organizationID: metadata.organizationID)
+                expiresAt: sealed.metadata.expiresAt, appUserID: sealed.metadata.appUserID, organizationID: sealed.metadata.organizationID)
         } catch {
             throw TokenManagerError.undecryptable(error)
         }
         let now = configuration.now()
-        let due = now.addingTimeInterval((window ?? configuration.refreshMargin).timeInterval)
+        let due = now.addingTimeInterval(window?.timeInterval ?? refreshMargin)
         switch force {
-        case .never where metadata.expiresAt > due:
+        case .never where sealed.metadata.expiresAt > due:
             return .init(token: token)
         case .ifStillUsing(let rejected) where token.token != rejected:
             return .init(token: token)
@@ -49,7 +49,7 @@ extension TokenManager {
         }
         // Cooling down after repeated failures: serve the token while it works, and leave Linear alone.
         if case .never = force, let until = state.withLock({ $0.coolingDown(organizationID, now: now) }) {
-            if metadata.expiresAt > now { return .init(token: token, nextAttempt: until) }
+            if sealed.metadata.expiresAt > now { return .init(token: token, nextAttempt: until) }
             throw TokenManagerError.temporarilyUnavailable(
                 organizationID: organizationID, reason: "cooling down after repeated failures",
                 retryAfter: .seconds(Int(until.timeIntervalSince(now).rounded(.up))))
@@ -57,7 +57,7 @@ extension TokenManager {
         let installation: Installation
         do throws(TokenDecryptionError) {
             installation = Installation(
-                metadata: metadata, accessToken: token.token,
+                metadata: sealed.metadata, accessToken: token.token,
                 refreshToken: Secret(try vault.keyRing.open(sealed.refreshToken, organizationID: organizationID, column: .refreshToken)))
         } catch {
             throw TokenManagerError.undecryptable(error)

@@ -29,7 +29,7 @@ extension TokenManager {
     }
 
     /// Waits for a flight; joins again (and so may lead) when its result is not what this caller needs.
-    func follow(_ flight: Flight<AccessToken>, _ organizationID: String, force: Force, window: Duration? = nil)
+    func follow(_ flight: Flight, _ organizationID: String, force: Force, window: Duration? = nil)
         async throws(TokenManagerError) -> AccessToken
     {
         var flight = flight

@@ -54,6 +54,8 @@ public final class TokenManager: Sendable {
     let logger: Logger
     let metrics: TokenMetrics
     let policy: RetryPolicy
+    /// ``Configuration/refreshMargin`` in seconds (converting a `Duration` divides 128-bit integers).
+    let refreshMargin: TimeInterval
     /// Every decision about this process's tokens is made under this lock, and acted on after it.
     let state: Mutex<RefreshCoordinator>
 
@@ -66,8 +68,9 @@ public final class TokenManager: Sendable {
         self.metrics = TokenMetrics(factory: configuration.metricsFactory ?? MetricsSystem.factory)
         let policy = RetryPolicy(configuration)
         self.policy = policy
+        self.refreshMargin = configuration.refreshMargin.timeInterval
         self.state = Mutex(RefreshCoordinator(
-            refreshMargin: configuration.refreshMargin.timeInterval, refreshAhead: configuration.refreshAhead, policy: policy,
+            refreshMargin: refreshMargin, refreshAhead: configuration.refreshAhead, policy: policy,
             breaker: DeauthorizationBreaker(
                 threshold: configuration.deauthorizationThreshold, window: configuration.deauthorizationWindow.timeInterval),
             cacheCapacity: max(1, configuration.cacheCapacity)))
