@@ -28,26 +28,31 @@ extension PostgresTokenStore {
     /// Runs one statement (outside a transaction: reads, and single-statement writes that take no
     /// row lock) on a pooled connection and collects its rows. If no answer has come within
     /// ``connectionTimeout`` (the server is down, or a connection hangs around its restart), the
-    /// caller gets "unavailable" and the statement is left to finish or fail on its own. One task
-    /// and one event-loop timer per statement: this is the cold path of every token lookup.
+    /// caller gets "unavailable" and the statement is left to finish or fail on its own; the caller's
+    /// task is not cancelled. This is the cold path of every token lookup, so the statement runs in a
+    /// task started on the caller's thread (`Task.immediate`: a plain `Task` first waited for a
+    /// thread of the global executor), and its deadline is kept by the store's ``StatementWatchdog``
+    /// rather than by a timer of its own.
     func rows(_ query: PostgresQuery) async throws -> [PostgresRow] {
-        let client = self.client, logger = self.logger, limit = connectionTimeout
+        let client = self.client, logger = self.logger, limit = connectionTimeout, watchdog = self.watchdog
         return try await withCheckedThrowingContinuation { continuation in
             let answer = ResumeOnce(continuation)
-            let timer = MultiThreadedEventLoopGroup.singleton.any().scheduleTask(in: .nanoseconds(Int64(limit.timeInterval * 1e9))) {
-                answer.resume(throwing: TokenStoreError.database(
-                    "PostgreSQL did not answer within \(TokenSchema.milliseconds(limit)) ms; is the server up?"))
+            let watched = watchdog.watch(until: .now() + .nanoseconds(Int64(limit.timeInterval * 1e9))) { closing in
+                answer.resume(throwing: TokenStoreError.database(closing
+                    ? "the PostgreSQL store was closed before PostgreSQL answered"
+                    : "PostgreSQL did not answer within \(TokenSchema.milliseconds(limit)) ms; is the server up?"))
             }
-            Task {
+            let work: @Sendable () async -> Void = {
+                let result: Result<[PostgresRow], any Error>
                 do {
-                    let rows = try await client.withConnection { try await $0.query(query, logger: logger).collect() }
-                    timer.cancel()
-                    answer.resume(with: .success(rows))
+                    result = .success(try await client.withConnection { try await $0.query(query, logger: logger).collect() })
                 } catch {
-                    timer.cancel()
-                    answer.resume(throwing: error)
+                    result = .failure(error)
                 }
+                watchdog.finish(watched)
+                answer.resume(with: result)
             }
+            if #available(macOS 26, *) { Task.immediate(operation: work) } else { Task(operation: work) }
         }
     }
 

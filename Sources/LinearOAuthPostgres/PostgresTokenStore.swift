@@ -20,6 +20,8 @@ public final class PostgresTokenStore: TokenStore {
     public let connectionTimeout: Duration
     let logger: Logger
     private let runTask: Task<Void, Never>
+    /// Keeps single statements' deadlines (``rows(_:)``).
+    let watchdog: StatementWatchdog
     /// The URL settings, when the store was made from them (for ``checkConnection()``).
     let settings: DatabaseURL.PostgresSettings?
 
@@ -76,10 +78,12 @@ public final class PostgresTokenStore: TokenStore {
         self.connectionTimeout = connectionTimeout
         self.logger = logger
         self.settings = settings
+        self.watchdog = StatementWatchdog(timeout: connectionTimeout)
         self.runTask = Task { await client.run() }
     }
 
     public func close() async throws {
+        watchdog.stop()
         runTask.cancel()
         await runTask.value
     }

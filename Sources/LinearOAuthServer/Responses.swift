@@ -81,9 +81,4 @@ enum Responses {
             status: status, headers: [.contentType: "text/html; charset=utf-8", .cacheControl: "no-store"],
             body: .init(byteBuffer: ByteBuffer(string: html)))
     }
-
-    /// Appends `text` as a JSON string literal (``JSONText``).
-    static func appendJSONString(_ text: String, to out: inout String) {
-        JSONText.appendString(text, to: &out)
-    }
 }

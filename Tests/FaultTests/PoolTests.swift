@@ -1,9 +1,11 @@
 import Foundation
 import LinearOAuth
-import LinearOAuthPostgres
+@testable import LinearOAuthPostgres
 import LinearOAuthTestSupport
 import Logging
 import PostgresNIO
+import NIOCore
+import NIOPosix
 import Testing
 
 extension FaultSuite {
@@ -46,6 +48,38 @@ extension FaultSuite {
                 }
                 #expect(try await connections().count == 6)
             }
+        }
+
+        /// A server that accepts connections and never answers: the pool waits for its handshake
+        /// forever, so only the store's own deadline (the statement watchdog) gives the caller an answer.
+        @Test("a read from a server that never answers fails as unavailable after the connection time-out, and does not cancel the caller")
+        func silentServer() async throws {
+            let silent = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .childChannelInitializer { _ in MultiThreadedEventLoopGroup.singleton.any().makeSucceededVoidFuture() }
+                .bind(host: "127.0.0.1", port: 0).get()
+            let port = try #require(silent.localAddress?.port)
+            let url = "postgres://app:app@127.0.0.1:\(port)/tokens?sslmode=disable"
+            guard case .postgres(let settings) = try DatabaseURL(parsing: url) else { throw TestSupportError("not a postgres URL") }
+            let store = PostgresTokenStore(settings: settings, minConnections: 0, connectionTimeout: .milliseconds(300))
+            for _ in 0..<3 {
+                do {
+                    _ = try await store.load(organizationID: "org-silent")
+                    Issue.record("a silent server answered")
+                } catch {
+                    #expect("\(error)".contains("did not answer within 300 ms"), "\(error)")
+                }
+                #expect(!Task.isCancelled)
+            }
+            try await store.close()
+            // Closing ends the watch: a read in flight fails then, not after its time-out (a minute here).
+            let patient = PostgresTokenStore(settings: settings, minConnections: 0, connectionTimeout: .seconds(60))
+            let read = Task { try await patient.load(organizationID: "org-silent") }
+            try await waitUntil("the read to be watched") { patient.watchdog.watchedCount == 1 }
+            try await patient.close()
+            await #expect(throws: TokenStoreError.database("the PostgreSQL store was closed before PostgreSQL answered")) {
+                _ = try await read.value
+            }
+            try await silent.close()
         }
     }
 }

@@ -54,19 +54,24 @@ extension Duration {
 }
 
 /// Medians of `runs` timings of `ours` and `bare`, taken alternately (so drift hits both alike).
-private func compare(_ runs: Int = ScaleProfile.runs, ours: () async throws -> Void, bare: () async throws -> Void) async throws
-    -> (ours: Duration, bare: Duration)
-{
+/// Each timing is of `batch` calls in a row, divided by `batch`: for calls of a millisecond or two,
+/// one call's time was mostly the scheduler's (the same figure moved by a third between runs).
+private func compare(
+    _ runs: Int = ScaleProfile.runs, batch: Int = 1, ours: () async throws -> Void, bare: () async throws -> Void
+) async throws -> (ours: Duration, bare: Duration) {
     var a: [Duration] = [], b: [Duration] = []
     let clock = ContinuousClock()
     try await ours()
     try await bare()
     for _ in 0..<runs {
-        a.append(try await clock.measure { try await ours() })
-        b.append(try await clock.measure { try await bare() })
+        a.append(try await clock.measure { for _ in 0..<batch { try await ours() } } / batch)
+        b.append(try await clock.measure { for _ in 0..<batch { try await bare() } } / batch)
     }
     return (a.sorted()[runs / 2], b.sorted()[runs / 2])
 }
+
+/// Runs and batch for figures of a millisecond or two (pages, the refresher's pass).
+private let shortFigure = (runs: 31, batch: 5)
 
 /// The peak resident memory of a process (kB), from GNU time's `%M`.
 private func peakMemory(_ arguments: [String], environment: [String: String], output: String) async throws -> (status: Int32, kilobytes: Int) {
@@ -92,7 +97,7 @@ struct ScaleTests {
     func atScale() async throws {
         let report = ScaleReport()
         let count = ScaleProfile.rows
-        report.add("\(count) installations, PostgreSQL \(ProcessInfo.processInfo.processorCount) cores, medians of \(ScaleProfile.runs)")
+        report.add("\(count) installations, PostgreSQL \(ProcessInfo.processInfo.processorCount) cores, medians of \(ScaleProfile.runs) (pages and the refresher: medians of \(shortFigure.runs) timings of \(shortFigure.batch) calls each)")
         try await withEmulator { emulator, emulatorURL in
             try await withTestStore(.postgres, lockTimeout: .seconds(60)) { test in
                 let keyEntry = TestSecrets.keyEntry(id: "k1")
@@ -139,6 +144,7 @@ struct ScaleTests {
                     let deep = ids[count * 9 / 10]
                     for (name, after) in [("first", ""), ("deep", deep)] {
                         let (ours, base) = try await compare(
+                            shortFigure.runs, batch: shortFigure.batch,
                             ours: { _ = try await test.store.metadata(matching: .all, after: after.isEmpty ? nil : after, limit: 101) },
                             bare: {
                                 _ = try await bareRows(
@@ -147,6 +153,7 @@ struct ScaleTests {
                         report.figure("store page of 100, \(name)", ours: ours, bare: base, goal: 1.5)
                         // Where the gap is: the same bare query, its rows decoded into the same Swift values.
                         let (_, decoded) = try await compare(
+                            shortFigure.runs, batch: shortFigure.batch,
                             ours: { _ = try await test.store.metadata(matching: .all, after: after.isEmpty ? nil : after, limit: 101) },
                             bare: {
                                 let sql = "SELECT \(metadataColumns) FROM linear_tokens WHERE organization_id > '\(after)' ORDER BY organization_id LIMIT 101"
@@ -170,6 +177,7 @@ struct ScaleTests {
                         let deadline = now.addingTimeInterval(seconds)
                         var found = 0
                         let (ours, base) = try await compare(
+                            shortFigure.runs, batch: shortFigure.batch,
                             ours: {
                                 found = 0
                                 var cursor: DueCursor?
@@ -227,6 +235,7 @@ struct ScaleTests {
                         let sample = try await RawHTTP.request(.GET, serve.url + "/v1/installations?limit=100&after=\(after)", headers: auth)
                         bodySize.withLock { $0 = sample.body.count }
                         let (ours, base) = try await compare(
+                            shortFigure.runs, batch: shortFigure.batch,
                             ours: {
                                 let answer = try await RawHTTP.request(.GET, serve.url + "/v1/installations?limit=100&after=\(after)", headers: auth)
                                 #expect(answer.status == 200)
@@ -234,6 +243,7 @@ struct ScaleTests {
                             bare: { for try await _ in try await bare.query(bareSQL(after), logger: Logger(label: "scale")) {} })
                         report.figure("API page of 100 over HTTP, \(name), against the bare query", ours: ours, bare: base)
                         let (again, floor) = try await compare(
+                            shortFigure.runs, batch: shortFigure.batch,
                             ours: {
                                 let answer = try await RawHTTP.request(.GET, serve.url + "/v1/installations?limit=100&after=\(after)", headers: auth)
                                 #expect(answer.status == 200)

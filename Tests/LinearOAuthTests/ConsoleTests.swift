@@ -1,4 +1,5 @@
 import Foundation
+import NIOCore
 import NIOHTTP1
 import LinearEmulator
 import LinearOAuth
@@ -294,19 +295,53 @@ struct MetadataJSONTests {
         full.updatedAt = Date(timeIntervalSince1970: 1_700_000_001)
         full.installedAt = Date(timeIntervalSince1970: 1_700_000_002)
         let bare = InstallationMetadata(organizationID: "org-2", appUserID: "user-2", expiresAt: Date(timeIntervalSince1970: 1_800_000_000))
+        func json(_ metadata: InstallationMetadata) -> String {
+            var out = ByteBuffer()
+            MetadataJSON.append(metadata, to: &out)
+            return String(buffer: out)
+        }
         for metadata in [full, bare] {
-            var ours = ""
-            MetadataJSON.append(metadata, to: &ours)
+            let ours = json(metadata)
             let encoded = try RFC3339.jsonEncoder().encode(metadata)
             let a = try #require(try JSONSerialization.jsonObject(with: Data(ours.utf8)) as? NSDictionary)
             let b = try #require(try JSONSerialization.jsonObject(with: encoded) as? NSDictionary)
             #expect(a == b, "\(ours)")
         }
-        var plain = ""
-        MetadataJSON.append(bare, to: &plain)
+        let plain = json(bare)
         #expect(plain == String(decoding: try RFC3339.jsonEncoder().encode(bare), as: UTF8.self), "byte for byte, for plain text")
-        let page = try #require(try JSONSerialization.jsonObject(with: Data(MetadataJSON.page([bare, bare], next: "org-2").utf8)) as? [String: Any])
+        let page = try #require(try JSONSerialization.jsonObject(with: Data(String(buffer: MetadataJSON.page([bare, bare], next: "org-2")).utf8)) as? [String: Any])
         #expect((page["installations"] as? [Any])?.count == 2 && page["next"] as? String == "org-2")
+    }
+}
+
+@Suite("JSON written into raw memory")
+struct JSONWriterTests {
+    @Test("strings come out as JSONText writes them, every ASCII byte and some Unicode, and parse back")
+    func sameAsJSONText() throws {
+        var texts = (0..<128).map { String(UnicodeScalar(UInt8($0))) }
+        texts += ["", "plain", "quote \" and \\ backslash", "line\nbreak\ttab\r", "é ✓ \u{1F600}", String(repeating: "\u{0001}", count: 50)]
+        for text in texts {
+            var expected = ""
+            JSONText.appendString(text, to: &expected)
+            var buffer = ByteBuffer()
+            buffer.writeJSON(bound: JSONWriter.bound(text)) { $0.string(text) }
+            let written = String(buffer: buffer)
+            #expect(written == expected, "\(Array(text.utf8))")
+            let parsed = try JSONSerialization.jsonObject(with: Data("[\(written)]".utf8)) as? [String]
+            #expect(parsed == [text], "\(Array(text.utf8))")
+        }
+    }
+
+    @Test("times are written as RFC3339.format writes them, integers in decimal")
+    func timesAndIntegers() {
+        var buffer = ByteBuffer()
+        let date = Date(timeIntervalSince1970: 1_800_000_000.25)
+        buffer.writeJSON(bound: JSONWriter.timeBound + JSONWriter.integerBound + 1) { json in
+            json.time(date)
+            json.byte(UInt8(ascii: ","))
+            json.integer(-1234567890123)
+        }
+        #expect(String(buffer: buffer) == "\"\(RFC3339.format(date))\",-1234567890123")
     }
 }
 
