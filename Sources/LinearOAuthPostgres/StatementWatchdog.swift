@@ -32,12 +32,15 @@ final class StatementWatchdog: Sendable {
     /// Watches a statement: `expire` runs once if ``finish(_:)`` has not been called for it by
     /// `deadline` and a sweep comes (`closing` false), or when ``stop()`` is called first (`closing`
     /// true). Returns the id to pass to ``finish(_:)``.
+    /// After ``stop()``, `expire` runs at once (`closing` true).
     func watch(until deadline: NIODeadline, expire: @escaping @Sendable (_ closing: Bool) -> Void) -> UInt64 {
-        let (id, start) = state.withLock { state -> (UInt64, Bool) in
+        let (id, start, stopped) = state.withLock { state -> (UInt64, Bool, Bool) in
             state.nextID &+= 1
+            if state.stopped { return (state.nextID, false, true) }
             state.waiting[state.nextID] = (deadline, expire)
-            return (state.nextID, state.sweeper == nil && !state.stopped)
+            return (state.nextID, state.sweeper == nil, false)
         }
+        if stopped { expire(true) }
         if start { startSweeping() }
         return id
     }

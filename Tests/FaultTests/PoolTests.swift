@@ -79,6 +79,10 @@ extension FaultSuite {
             await #expect(throws: TokenStoreError.database("the PostgreSQL store was closed before PostgreSQL answered")) {
                 _ = try await read.value
             }
+            // And a read after closing fails at once.
+            await #expect(throws: TokenStoreError.database("the PostgreSQL store was closed before PostgreSQL answered")) {
+                _ = try await patient.load(organizationID: "org-silent")
+            }
             try await silent.close()
         }
     }

@@ -141,16 +141,15 @@ public struct KeyRing: Sendable, CustomStringConvertible {
         return organizationID.withUTF8 { organization in
             columnName.withUTF8 { columnName in
                 associatedDataDomain.withUnsafeBufferPointer { domain in
-                    let fields = (domain, organization, columnName, keyID)
                     let count = 16 + domain.count + organization.count + columnName.count + keyID.count
                     return [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
-                        // No local function: one capturing `at` cost an exclusivity check per access.
-                        var at = buffer.baseAddress!
-                        for field in [fields.0, fields.1, fields.2, fields.3] {
-                            var length = UInt32(field.count).bigEndian
-                            withUnsafeBytes(of: &length) { at.initialize(from: $0.bindMemory(to: UInt8.self).baseAddress!, count: 4) }
+                        // A loop, not a local function: one capturing the position cost an
+                        // exclusivity check per access.
+                        var at = UnsafeMutableRawPointer(buffer.baseAddress!)
+                        for field in [domain, organization, columnName, keyID] {
+                            at.storeBytes(of: UInt32(field.count).bigEndian, as: UInt32.self)
                             at += 4
-                            if let source = field.baseAddress { at.initialize(from: source, count: field.count) }
+                            if let source = field.baseAddress { at.copyMemory(from: source, byteCount: field.count) }
                             at += field.count
                         }
                         initialized = count
