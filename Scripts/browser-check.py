@@ -48,7 +48,7 @@ def main():
         from selenium import webdriver
         from selenium.webdriver.chrome.service import Service
         from selenium.webdriver.common.by import By
-        from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+        from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException, WebDriverException
         from selenium.webdriver.support.ui import WebDriverWait
     except ImportError:
         print("browser-check: selenium is not installed (pip install selenium)", file=sys.stderr)
@@ -112,7 +112,13 @@ def main():
                         old.tag_name
                         return False
                     except StaleElementReferenceException:
-                        return then in d.current_url and d.execute_script("return document.readyState") == "complete"
+                        pass
+                    except WebDriverException as error:
+                        # Mid-navigation Chromium may answer "Node with given id does not belong to
+                        # the document" instead of a stale reference: the old page is gone all the same.
+                        if "does not belong to the document" not in str(error):
+                            raise
+                    return then in d.current_url and d.execute_script("return document.readyState") == "complete"
                 wait.until(arrived)
 
         # 1. The console needs a session: / goes to sign-in.
