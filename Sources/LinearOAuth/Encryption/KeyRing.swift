@@ -86,13 +86,17 @@ public struct KeyRing: Sendable, CustomStringConvertible {
             guard let name = String(validating: keyID, as: UTF8.self) else { throw .malformed(organizationID: organizationID, column: column) }
             throw .unknownKeyID(organizationID: organizationID, keyID: name)
         }
-        let aad = keyID.withUnsafeBufferPointer { Self.associatedData(organizationID: organizationID, column: column, keyID: $0) }
         let plaintext: Data
         do {
             // Nonce, ciphertext and tag lie in that order at the end: the box's combined form, taken
             // in one piece (three pieces were three appends to a `Data`).
             let box = try AES.GCM.SealedBox(combined: sealed[parts.nonce.lowerBound..<parts.tag.upperBound])
-            plaintext = try AES.GCM.open(box, using: key, authenticating: aad)
+            // The associated data on the stack: it lives only for this call.
+            plaintext = try keyID.withUnsafeBufferPointer { keyID in
+                try Self.withAssociatedData(organizationID: organizationID, column: column, keyID: keyID) { aad in
+                    try AES.GCM.open(box, using: key, authenticating: aad)
+                }
+            }
         } catch {
             throw .authenticationFailed(organizationID: organizationID, column: column)
         }
@@ -134,25 +138,34 @@ public struct KeyRing: Sendable, CustomStringConvertible {
     }
 
     /// Length-prefixed fields, so no organization id can be crafted to collide with another's:
-    /// each field is its length (4 bytes, big-endian) and its bytes. Written into one buffer of the
-    /// exact size, a copy per field (appending byte by byte cost about 1,000 instructions a token).
+    /// each field is its length (4 bytes, big-endian) and its bytes.
     static func associatedData(organizationID: String, column: TokenColumn, keyID: UnsafeBufferPointer<UInt8>) -> [UInt8] {
+        withAssociatedData(organizationID: organizationID, column: column, keyID: keyID) { Array($0) }
+    }
+
+    /// Runs `body` with the associated data (see ``associatedData(organizationID:column:keyID:)``),
+    /// written into temporary memory of its exact size, a copy per field (appending byte by byte
+    /// to an array cost about 1,000 instructions a token, and the array an allocation).
+    static func withAssociatedData<Result>(
+        organizationID: String, column: TokenColumn, keyID: UnsafeBufferPointer<UInt8>,
+        _ body: (UnsafeRawBufferPointer) throws -> Result
+    ) rethrows -> Result {
         var organizationID = organizationID, columnName = column.rawValue
-        return organizationID.withUTF8 { organization in
-            columnName.withUTF8 { columnName in
-                associatedDataDomain.withUnsafeBufferPointer { domain in
+        return try organizationID.withUTF8 { organization in
+            try columnName.withUTF8 { columnName in
+                try associatedDataDomain.withUnsafeBufferPointer { domain in
                     let count = 16 + domain.count + organization.count + columnName.count + keyID.count
-                    return [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
+                    return try withUnsafeTemporaryAllocation(byteCount: count, alignment: 1) { buffer in
                         // A loop, not a local function: one capturing the position cost an
                         // exclusivity check per access.
-                        var at = UnsafeMutableRawPointer(buffer.baseAddress!)
+                        var at = buffer.baseAddress!
                         for field in [domain, organization, columnName, keyID] {
                             at.storeBytes(of: UInt32(field.count).bigEndian, as: UInt32.self)
                             at += 4
                             if let source = field.baseAddress { at.copyMemory(from: source, byteCount: field.count) }
                             at += field.count
                         }
-                        initialized = count
+                        return try body(UnsafeRawBufferPointer(buffer))
                     }
                 }
             }
