@@ -316,7 +316,7 @@ struct MetadataJSONTests {
 
 @Suite("JSON written into raw memory")
 struct JSONWriterTests {
-    @Test("strings come out as JSONText writes them, every ASCII byte and some Unicode, and parse back")
+    @Test("strings come out as JSONText writes them, every ASCII byte and some Unicode, and parse back; escapes as JSON spells them")
     func sameAsJSONText() throws {
         var texts = (0..<128).map { String(UnicodeScalar(UInt8($0))) }
         texts += ["", "plain", "quote \" and \\ backslash", "line\nbreak\ttab\r", "é ✓ \u{1F600}", String(repeating: "\u{0001}", count: 50)]
@@ -329,6 +329,12 @@ struct JSONWriterTests {
             #expect(written == expected, "\(Array(text.utf8))")
             let parsed = try JSONSerialization.jsonObject(with: Data("[\(written)]".utf8)) as? [String]
             #expect(parsed == [text], "\(Array(text.utf8))")
+        }
+        // JSONText shares JSONWriter's escaping, so spell a few out.
+        for (text, json) in [("a\"b", #""a\"b""#), ("a\\b", #""a\\b""#), ("\n\r\t", #""\n\r\t""#), ("\u{1}\u{1F}", #""\u0001\u001f""#)] {
+            var out = ""
+            JSONText.appendString(text, to: &out)
+            #expect(out == json)
         }
     }
 

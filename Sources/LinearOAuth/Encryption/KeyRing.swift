@@ -26,27 +26,26 @@ public struct KeyRing: Sendable, CustomStringConvertible {
     public let activeKeyID: String
     /// Every key id in the ring, the active one first.
     public let keyIDs: [String]
-    private let keys: [String: SymmetricKey]
-    /// The keys by their ids' bytes, to find a sealed value's key without making a string of its id
-    /// (rings hold a few keys: a scan is cheaper than hashing).
-    private let keysByIDBytes: [(id: [UInt8], key: SymmetricKey)]
+    /// The keys with their ids' bytes, the active one first. A sealed value's key is found by
+    /// comparing bytes, without making a string of its id (rings hold a few keys: a scan is cheaper
+    /// than hashing).
+    private let keys: [(id: [UInt8], key: SymmetricKey)]
 
     /// Creates a ring from keys in order; the first one is active.
     /// - Parameter keys: `(id, 32-byte key)` pairs.
     public init(keys: [(id: String, key: SymmetricKey)]) throws(KeyRingError) {
         guard let first = keys.first else { throw .noKeysConfigured }
-        var byID: [String: SymmetricKey] = [:]
+        var seen: Set<String> = []
         for (position, entry) in keys.enumerated() {
             guard KeyRing.isValidKeyID(entry.id) else { throw .invalidKeyID(position: position + 1) }
             guard entry.key.bitCount == 256 else {
                 throw .wrongKeyLength(keyID: entry.id, byteCount: entry.key.bitCount / 8)
             }
-            guard byID.updateValue(entry.key, forKey: entry.id) == nil else { throw .duplicateKeyID(entry.id) }
+            guard seen.insert(entry.id).inserted else { throw .duplicateKeyID(entry.id) }
         }
         self.activeKeyID = first.id
         self.keyIDs = keys.map(\.id)
-        self.keys = byID
-        self.keysByIDBytes = keys.map { (Array($0.id.utf8), $0.key) }
+        self.keys = keys.map { (Array($0.id.utf8), $0.key) }
     }
 
     public var description: String { "KeyRing(active: \(activeKeyID), keys: \(keyIDs.joined(separator: ",")))" }
@@ -62,8 +61,7 @@ public struct KeyRing: Sendable, CustomStringConvertible {
 
     /// Seals `plaintext` under the active key for one organization's column.
     public func seal(_ plaintext: String, organizationID: String, column: TokenColumn) throws -> [UInt8] {
-        let key = keys[activeKeyID]!
-        let idBytes = Array(activeKeyID.utf8)
+        let (idBytes, key) = keys[0]
         let aad = idBytes.withUnsafeBufferPointer { Self.associatedData(organizationID: organizationID, column: column, keyID: $0) }
         let box = try AES.GCM.seal(Array(plaintext.utf8), using: key, nonce: AES.GCM.Nonce(), authenticating: aad)
         var out: [UInt8] = []
@@ -82,7 +80,7 @@ public struct KeyRing: Sendable, CustomStringConvertible {
     public func open(_ sealed: [UInt8], organizationID: String, column: TokenColumn) throws(TokenDecryptionError) -> String {
         let parts = try Self.parse(sealed, organizationID: organizationID, column: column)
         let keyID = sealed[parts.keyID]
-        guard let key = keysByIDBytes.first(where: { $0.id.elementsEqual(keyID) })?.key else {
+        guard let key = keys.first(where: { $0.id.elementsEqual(keyID) })?.key else {
             guard let name = String(validating: keyID, as: UTF8.self) else { throw .malformed(organizationID: organizationID, column: column) }
             throw .unknownKeyID(organizationID: organizationID, keyID: name)
         }
@@ -115,7 +113,7 @@ public struct KeyRing: Sendable, CustomStringConvertible {
     }
 
     /// Whether the ring holds a key with this id.
-    package func contains(keyID: String) -> Bool { keys[keyID] != nil }
+    package func contains(keyID: String) -> Bool { keys.contains { $0.id.elementsEqual(keyID.utf8) } }
 
     /// Where a sealed value's parts lie.
     private struct Parts {

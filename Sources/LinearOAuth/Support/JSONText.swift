@@ -6,28 +6,20 @@ package enum JSONText {
     /// Appends `text` as a JSON string literal: quotes, backslashes and control characters escaped,
     /// everything else as is (UTF-8).
     package static func appendString(_ text: String, to out: inout String) {
-        out.append("\"")
         // The usual case, nothing to escape: the whole string at once (a scalar at a time was a
         // quarter of a listing page's time).
-        if !needsEscaping(text) {
+        guard needsEscaping(text) else {
+            out.append("\"")
             out.append(text)
             out.append("\"")
             return
         }
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out.append("\\\"")
-            case "\\": out.append("\\\\")
-            case "\n": out.append("\\n")
-            case "\r": out.append("\\r")
-            case "\t": out.append("\\t")
-            case _ where scalar.value < 0x20:
-                let hex = String(scalar.value, radix: 16)
-                out.append("\\u" + String(repeating: "0", count: 4 - hex.count) + hex)
-            default: out.unicodeScalars.append(scalar)
-            }
+        // Escaped as ``JSONWriter`` escapes: one implementation of the rules.
+        out += String(unsafeUninitializedCapacity: JSONWriter.bound(text)) { buffer in
+            var writer = JSONWriter(UnsafeMutableRawBufferPointer(buffer))
+            writer.string(text)
+            return writer.count
         }
-        out.append("\"")
     }
 
     /// Whether `text` has a quote, a backslash or a control character.
@@ -72,7 +64,8 @@ package struct JSONWriter {
         count += 1
     }
 
-    /// `text` as a JSON string literal: the same bytes as ``JSONText/appendString(_:to:)``.
+    /// `text` as a JSON string literal: quotes, backslashes and control characters escaped,
+    /// everything else as is (UTF-8).
     package mutating func string(_ text: String) {
         precondition(count + Self.bound(text) <= buffer.count, "JSONWriter: the reserved bound was too small")
         byte(UInt8(ascii: "\""))
