@@ -224,4 +224,15 @@ if benchmarksEnabled {
             path: "Benchmarks/ColdPathCount"
         )
     )
+    // The storm in instructions (Scripts/callgrind-storm.sh), for the same reason.
+    package.targets.append(
+        .executableTarget(
+            name: "StormCount",
+            dependencies: [
+                "LinearOAuth", "LinearOAuthSQLite", "LinearOAuthTestSupport", "LinearEmulator",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            path: "Benchmarks/StormCount"
+        )
+    )
 }

@@ -8,6 +8,10 @@ final class CountingStore: TokenStore {
     let inner: any TokenStore
     private let counts = Mutex<[String: Int]>([:])
 
+    /// Holds loads while closed (a load in the middle of its query, as it were); a held load whose
+    /// task is cancelled throws `CancellationError`.
+    let heldLoads = Barrier()
+
     init(_ inner: any TokenStore) { self.inner = inner }
 
     func calls(_ name: String) -> Int { counts.withLock { $0[name, default: 0] } }
@@ -16,7 +20,9 @@ final class CountingStore: TokenStore {
     func migrate() async throws { count("migrate"); try await inner.migrate() }
     func save(_ installations: [SealedInstallation]) async throws { count("save"); try await inner.save(installations) }
     func load(organizationID: String) async throws -> SealedInstallation? {
-        count("load"); return try await inner.load(organizationID: organizationID)
+        count("load")
+        try await heldLoads.pass()
+        return try await inner.load(organizationID: organizationID)
     }
     func delete(organizationID: String) async throws -> Bool { count("delete"); return try await inner.delete(organizationID: organizationID) }
     func listMetadata() async throws -> [InstallationMetadata] { count("listMetadata"); return try await inner.listMetadata() }
@@ -50,4 +56,55 @@ final class CountingStore: TokenStore {
         count("takeAuthorizationState"); return try await inner.takeAuthorizationState(state)
     }
     func close() async throws { try await inner.close() }
+}
+
+/// Open, callers pass; closed, they wait until it opens or their task is cancelled.
+final class Barrier: Sendable {
+    private struct State {
+        var isOpen = true
+        var waiting: [UInt64: CheckedContinuation<Void, any Error>] = [:]
+        var nextID: UInt64 = 0
+    }
+    private let state = Mutex(State())
+
+    /// How many callers wait now.
+    var waitingCount: Int { state.withLock { $0.waiting.count } }
+
+    func close() { state.withLock { $0.isOpen = false } }
+
+    func open() {
+        let waiting = state.withLock { state in
+            state.isOpen = true
+            defer { state.waiting = [:] }
+            return state.waiting.values
+        }
+        for continuation in waiting { continuation.resume() }
+    }
+
+    func pass() async throws {
+        let id = state.withLock { state in
+            state.nextID += 1
+            return state.nextID
+        }
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                enum Entry { case passed, cancelled, waiting }
+                // Under the lock with the cancellation handler's: either it finds the entry, or the
+                // task's cancellation is seen here.
+                let entry = self.state.withLock { state -> Entry in
+                    if state.isOpen { return .passed }
+                    if Task.isCancelled { return .cancelled }
+                    state.waiting[id] = continuation
+                    return .waiting
+                }
+                switch entry {
+                case .passed: continuation.resume()
+                case .cancelled: continuation.resume(throwing: CancellationError())
+                case .waiting: break
+                }
+            }
+        } onCancel: {
+            self.state.withLock { $0.waiting.removeValue(forKey: id) }?.resume(throwing: CancellationError())
+        }
+    }
 }

@@ -124,6 +124,64 @@ struct TokenManagerTests {
         }
     }
 
+    @Test("200 concurrent callers on a revoked grant: one refresh call, and every caller gets reauthorization_required", arguments: StoreKind.allCases)
+    func concurrentCallersRevoked(kind: StoreKind) async throws {
+        try await withManagerFixture(kind) { fixture in
+            let grant = try await fixture.install()
+            _ = try await fixture.linear.revoke(Secret(grant.refreshToken!), hint: .refreshToken)
+            let manager = fixture.manager()
+            let errors = try await withThrowingTaskGroup(of: TokenManagerError?.self) { group in
+                for _ in 0..<200 {
+                    group.addTask {
+                        do throws(TokenManagerError) {
+                            _ = try await manager.accessToken(for: "org-acme")
+                            return nil
+                        } catch {
+                            return error
+                        }
+                    }
+                }
+                var errors: [TokenManagerError?] = []
+                for try await error in group { errors.append(error) }
+                return errors
+            }
+            #expect(errors.count == 200)
+            #expect(errors.allSatisfy { $0 == .reauthorizationRequired(organizationID: "org-acme", reason: "invalid_grant") })
+            #expect(await fixture.refreshCalls().count == 1)
+        }
+    }
+
+    @Test("a leader cancelled in the middle of its load: its followers join again, one of them leads, and each gets the token")
+    func cancelledLeader() async throws {
+        try await withManagerFixture(.sqlite) { fixture in
+            try await fixture.install()
+            let store = CountingStore(fixture.test.store)
+            let manager = testManager(vault: TokenVault(store: store, keyRing: fixture.vault.keyRing), linear: fixture.linear)
+            // The leader's load is held until its task is cancelled.
+            store.heldLoads.close()
+            let leader = Task { try await manager.accessToken(for: "org-acme") }
+            try await waitUntil("the leader's load to be held") { store.heldLoads.waitingCount == 1 }
+            let followers = Task {
+                try await withThrowingTaskGroup(of: Secret.self) { group in
+                    for _ in 0..<20 { group.addTask { try await manager.accessToken(for: "org-acme").token } }
+                    var tokens: [Secret] = []
+                    for try await token in group { tokens.append(token) }
+                    return tokens
+                }
+            }
+            try await waitUntil("20 followers to wait for the leader") { manager.waitingCallers(for: "org-acme") == 20 }
+            // The next load (the follower who leads after the cancelled leader) passes.
+            store.heldLoads.open()
+            leader.cancel()
+            await #expect(throws: (any Error).self) { _ = try await leader.value }
+            let tokens = try await followers.value
+            #expect(tokens.count == 20 && Set(tokens.map(\.value)).count == 1)
+            let stored = try #require(try await fixture.vault.load(organizationID: "org-acme"))
+            #expect(tokens.first == stored.accessToken)
+            #expect(await fixture.refreshCalls().count == 1)
+        }
+    }
+
     @Test("4 processes with 25 callers each on one expired installation: exactly one refresh", arguments: StoreKind.allCases)
     func concurrentProcesses(kind: StoreKind) async throws {
         try await withManagerFixture(kind) { fixture in

@@ -18,28 +18,42 @@ package protocol SingleFlight: AnyObject, Sendable {
 /// A flight's result, once in, and the callers waiting for it.
 package struct FlightState<Value: Sendable>: Sendable {
     var result: Result<Value, any Error>?
-    var waiters: [UnsafeContinuation<Result<Value, any Error>, Never>] = []
+    var waiters: [UnsafeContinuation<Void, Never>] = []
 
     package init() {}
 }
 
 extension SingleFlight {
-    /// The flight's result, once its leader has finished.
-    /// Unchecked continuations (no box allocated per follower; a storm has thousands): each is
-    /// resumed exactly once, here when the result is already in, else by ``finish(_:)``.
-    package func wait() async -> Result<Value, any Error> {
-        await withUnsafeContinuation { continuation in
-            let done = withState { state -> Result<Value, any Error>? in
-                if let result = state.result { return result }
+    /// Returns once the leader has finished; the result is then ``result``.
+    ///
+    /// Followers wait for the news, not the value: an awaited call's result takes room in its
+    /// caller's frame, and a storm's thousands of followers each have frames that must fit in the
+    /// memory their task starts with (about 1 KB), or each allocates a slab of its own.
+    /// Unchecked continuations (no box allocated per follower): each is resumed exactly once, here
+    /// when the result is already in, else by ``finish(_:)``.
+    @inline(never)
+    package func finished() async {
+        await withUnsafeContinuation { (continuation: UnsafeContinuation<Void, Never>) in
+            let done = withState { state -> Bool in
+                if state.result != nil { return true }
                 state.waiters.append(continuation)
-                return nil
+                return false
             }
-            if let done { continuation.resume(returning: done) }
+            if done { continuation.resume() }
         }
+    }
+
+    /// The flight's result, once its leader has finished.
+    package func wait() async -> Result<Value, any Error> {
+        await finished()
+        return result!
     }
 
     /// The result, if the leader has finished.
     package var result: Result<Value, any Error>? { withState { $0.result } }
+
+    /// How many callers are waiting for the result.
+    package var waiting: Int { withState { $0.waiters.count } }
 
     /// Hands the result to every follower (the leader calls it once, after the lock is released).
     package func finish(_ result: Result<Value, any Error>) {
@@ -48,7 +62,7 @@ extension SingleFlight {
             defer { state.waiters.removeAll() }
             return state.waiters
         }
-        for waiter in waiters { waiter.resume(returning: result) }
+        for waiter in waiters { waiter.resume() }
     }
 }
 

@@ -237,6 +237,9 @@ package struct RefreshCoordinator: Sendable {
     /// Whether a load or refresh of the organization is in flight.
     package func isInFlight(_ organizationID: String) -> Bool { organizations[organizationID]?.flight != nil }
 
+    /// The organization's load or refresh in flight, if any.
+    package func flight(_ organizationID: String) -> Flight? { organizations[organizationID]?.flight }
+
     /// Refresh-ahead flights running now (the process waits for them before it exits).
     package var backgroundFlights: [Flight] {
         organizations.values.compactMap { $0.flight }.filter(\.isBackground)

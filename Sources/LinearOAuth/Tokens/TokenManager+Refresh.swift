@@ -9,6 +9,7 @@ extension TokenManager {
     /// - Parameter skipIfBusy: When another process holds the organization's refresh lock, serve the
     ///   still-valid token loaded instead of waiting (the background refresher: instances split the
     ///   due work instead of queueing on the same rows).
+    @inline(never)
     func loadOrRefresh(_ organizationID: String, force: Force, window: Duration? = nil, skipIfBusy: Bool = false) async throws
         -> RefreshCoordinator.Outcome
     {
