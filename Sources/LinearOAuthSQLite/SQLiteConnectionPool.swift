@@ -36,10 +36,10 @@ final class SQLiteConnectionPool: Sendable {
 
     /// Leases a connection for `body`'s duration.
     /// - Parameter timeout: How long to wait for a free connection; `onTimeout` is thrown after it.
-    func withConnection<Result>(
+    nonisolated(nonsending) func withConnection<Result>(
         timeout: Duration,
         onTimeout: @escaping @Sendable () -> any Error,
-        _ body: (SQLiteConnection) async throws -> Result
+        _ body: nonisolated(nonsending) (SQLiteConnection) async throws -> Result
     ) async throws -> Result {
         // The common case, an idle connection, without another async frame.
         let connection: SQLiteConnection

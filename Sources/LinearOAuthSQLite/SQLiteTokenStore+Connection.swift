@@ -28,7 +28,9 @@ extension SQLiteTokenStore {
     }
 
     /// Runs `body` on a reader connection (WAL: readers never wait for the writer).
-    func read<Result>(_ body: (SQLiteConnection) async throws -> Result) async throws -> Result {
+    nonisolated(nonsending) func read<Result>(
+        _ body: nonisolated(nonsending) (SQLiteConnection) async throws -> Result
+    ) async throws -> Result {
         do {
             return try await readers.withConnection(
                 timeout: lockTimeout, onTimeout: { TokenStoreError.database("timed out waiting for a free SQLite connection") }, body)

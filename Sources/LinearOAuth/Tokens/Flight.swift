@@ -32,7 +32,7 @@ extension SingleFlight {
     /// Unchecked continuations (no box allocated per follower): each is resumed exactly once, here
     /// when the result is already in, else by ``finish(_:)``.
     @inline(never)
-    package func finished() async {
+    nonisolated(nonsending) package func finished() async {
         await withUnsafeContinuation { (continuation: UnsafeContinuation<Void, Never>) in
             let done = withState { state -> Bool in
                 if state.result != nil { return true }

@@ -10,7 +10,7 @@ extension TokenManager {
     ///   still-valid token loaded instead of waiting (the background refresher: instances split the
     ///   due work instead of queueing on the same rows).
     @inline(never)
-    func loadOrRefresh(_ organizationID: String, force: Force, window: Duration? = nil, skipIfBusy: Bool = false) async throws
+    nonisolated(nonsending) func loadOrRefresh(_ organizationID: String, force: Force, window: Duration? = nil, skipIfBusy: Bool = false) async throws
         -> RefreshCoordinator.Outcome
     {
         // The row is opened a column at a time: the access token to serve it, the refresh token only

@@ -17,7 +17,7 @@ extension TokenManager {
     /// holds what the functions inlined into it need, and the callers that may lead (a follower
     /// joining again among them) must stay small (see ``follow(_:_:force:window:)``).
     @inline(never)
-    func run(_ lead: RefreshCoordinator.Lead, _ organizationID: String, force: Force, window: Duration? = nil, skipIfBusy: Bool = false)
+    nonisolated(nonsending) func run(_ lead: RefreshCoordinator.Lead, _ organizationID: String, force: Force, window: Duration? = nil, skipIfBusy: Bool = false)
         async throws(TokenManagerError) -> AccessToken
     {
         let result: Result<RefreshCoordinator.Outcome, any Error>

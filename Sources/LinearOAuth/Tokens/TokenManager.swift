@@ -80,7 +80,7 @@ public final class TokenManager: Sendable {
     /// A valid access token for the organization: from memory while it is outside the refresh
     /// margin, else loaded, and refreshed when due.
     /// - Throws: ``TokenManagerError``.
-    public func accessToken(for organizationID: String) async throws(TokenManagerError) -> AccessToken {
+    nonisolated(nonsending) public func accessToken(for organizationID: String) async throws(TokenManagerError) -> AccessToken {
         let now = configuration.now()
         let miss: Miss
         switch state.withLock({ $0.accessToken(organizationID, now: now) }) {
@@ -119,14 +119,14 @@ public final class TokenManager: Sendable {
     /// the hot path's async frame stays small enough for the task's own allocator (a cache hit
     /// allocates nothing), and so does a follower's.
     @inline(never)
-    private func handle(_ miss: Miss, _ organizationID: String) async throws(TokenManagerError) -> AccessToken {
+    nonisolated(nonsending) private func handle(_ miss: Miss, _ organizationID: String) async throws(TokenManagerError) -> AccessToken {
         if case .followed(let flight) = miss, let token = Self.token(from: flight) { return token }
         return try await proceed(miss, organizationID)
     }
 
     /// Leads, or throws the failure of the flight followed, or joins again.
     @inline(never)
-    private func proceed(_ miss: Miss, _ organizationID: String) async throws(TokenManagerError) -> AccessToken {
+    nonisolated(nonsending) private func proceed(_ miss: Miss, _ organizationID: String) async throws(TokenManagerError) -> AccessToken {
         switch miss {
         case .lead(let lead):
             return try await run(lead, organizationID, force: .never)
