@@ -235,4 +235,16 @@ if benchmarksEnabled {
             path: "Benchmarks/StormCount"
         )
     )
+    // A PostgreSQL listing page in instructions (Scripts/callgrind-page.sh).
+    package.targets.append(
+        .executableTarget(
+            name: "PageCount",
+            dependencies: [
+                "LinearOAuth", "LinearOAuthPostgres", "LinearOAuthTestSupport",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Benchmarks/PageCount"
+        )
+    )
 }

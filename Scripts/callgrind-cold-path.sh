@@ -7,30 +7,12 @@
 #   Scripts/callgrind-cold-path.sh [N]     (default 2000; builds it first, with the benchmarks)
 #
 # Prints instructions per call of each path and their ratio. Needs valgrind (apt-get install valgrind).
-set -euo pipefail
-cd "$(dirname "$0")/.."
+source "$(dirname "$0")/callgrind-lib.sh"
 iterations="${1:-2000}"
-command -v valgrind >/dev/null || { echo "valgrind is missing: apt-get install valgrind" >&2; exit 1; }
-# Built with the benchmarks, in a build folder of their own (the tests' release flags differ).
-build_log="$(mktemp)"
-LINEAR_OAUTH_BENCHMARKS=1 swift build -c release --scratch-path .build-bench --product ColdPathCount >"$build_log" 2>&1 \
-    || { cat "$build_log" >&2; rm -f "$build_log"; exit 1; }
-rm -f "$build_log"
-# valgrind cannot read the debug information Swift emits; totals do not need it.
-binary="$(mktemp -d)/ColdPathCount"
-trap 'rm -rf "$(dirname "$binary")"' EXIT
-objcopy --strip-debug "$(LINEAR_OAUTH_BENCHMARKS=1 swift build -c release --scratch-path .build-bench --show-bin-path)/ColdPathCount" "$binary"
-count() {
-    local out
-    out="$(mktemp)"
-    valgrind --tool=callgrind --callgrind-out-file=/dev/null "$binary" "$1" "$iterations" >"$out" 2>&1 || { cat "$out" >&2; exit 1; }
-    grep -q "^$1: $iterations iterations" "$out" || { cat "$out" >&2; exit 1; }
-    sed -n 's/.*Collected : \([0-9]*\).*/\1/p' "$out" | tail -1
-    rm -f "$out"
-}
-none="$(count none)"
-bare="$(count bare)"
-ours="$(count ours)"
+callgrind_prepare ColdPathCount
+none="$(callgrind_count none "$iterations" iterations)"
+bare="$(callgrind_count bare "$iterations" iterations)"
+ours="$(callgrind_count ours "$iterations" iterations)"
 python3 - "$iterations" "$none" "$bare" "$ours" <<'PY'
 import sys
 n, none, bare, ours = (int(x) for x in sys.argv[1:])
