@@ -15,7 +15,6 @@ import LinearOAuth
 import LinearOAuthSQLite
 import LinearOAuthTestSupport
 import SQLiteNIO
-import Synchronization
 
 let arguments = CommandLine.arguments
 guard arguments.count == 3, ["bare", "ours", "none"].contains(arguments[1]), let iterations = Int(arguments[2]) else {
@@ -24,8 +23,7 @@ guard arguments.count == 3, ["bare", "ours", "none"].contains(arguments[1]), let
 }
 let mode = arguments[1]
 
-/// The whole run, on a detached task (the main actor would wait on the main thread): the main thread only waits on a semaphore
-/// (valgrind 3.19 crashes in the `rt_sigsuspend` an async `main` parks the main thread in).
+/// The whole run (on a detached task: see `runBlockingMain`).
 @Sendable func run() async throws {
     let directory = try TemporaryDirectory()
     defer { directory.remove() }
@@ -67,14 +65,4 @@ let mode = arguments[1]
     print("\(mode): \(iterations) iterations")
 }
 
-let done = DispatchSemaphore(value: 0)
-let failure = Mutex<(any Error)?>(nil)
-Task.detached {
-    do { try await run() } catch { failure.withLock { $0 = error } }
-    done.signal()
-}
-done.wait()
-if let error = failure.withLock({ $0 }) {
-    FileHandle.standardError.write(Data("ColdPathCount: \(error)\n".utf8))
-    exit(1)
-}
+runBlockingMain("ColdPathCount", run)

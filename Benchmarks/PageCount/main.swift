@@ -16,7 +16,6 @@ import LinearOAuthPostgres
 import LinearOAuthTestSupport
 import Logging
 import PostgresNIO
-import Synchronization
 
 let arguments = CommandLine.arguments
 guard arguments.count == 3, ["bare", "decoded", "ours", "none"].contains(arguments[1]), let pages = Int(arguments[2]) else {
@@ -74,14 +73,4 @@ let mode = arguments[1]
     print("\(mode): \(pages) pages")
 }
 
-let done = DispatchSemaphore(value: 0)
-let failure = Mutex<(any Error)?>(nil)
-Task.detached {
-    do { try await run() } catch { failure.withLock { $0 = error } }
-    done.signal()
-}
-done.wait()
-if let error = failure.withLock({ $0 }) {
-    FileHandle.standardError.write(Data("PageCount: \(error)\n".utf8))
-    exit(1)
-}
+runBlockingMain("PageCount", run)

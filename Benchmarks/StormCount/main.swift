@@ -98,14 +98,4 @@ final class Board: @unchecked Sendable {
     print("\(mode): \(callers) callers, \(refreshes) refresh calls")
 }
 
-let done = DispatchSemaphore(value: 0)
-let failure = Mutex<(any Error)?>(nil)
-Task.detached {
-    do { try await run() } catch { failure.withLock { $0 = error } }
-    done.signal()
-}
-done.wait()
-if let error = failure.withLock({ $0 }) {
-    FileHandle.standardError.write(Data("StormCount: \(error)\n".utf8))
-    exit(1)
-}
+runBlockingMain("StormCount", run)
