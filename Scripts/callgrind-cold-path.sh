@@ -7,6 +7,7 @@
 #   Scripts/callgrind-cold-path.sh [N]     (default 2000; builds it first, with the benchmarks)
 #
 # Prints instructions per call of each path and their ratio. Needs valgrind (apt-get install valgrind).
+set -euo pipefail
 source "$(dirname "$0")/callgrind-lib.sh"
 iterations="${1:-2000}"
 callgrind_prepare ColdPathCount

@@ -2,7 +2,10 @@
 # benchmarks, in a build folder of their own), strips its debug information (valgrind cannot read
 # what Swift emits; totals do not need it), and counts one run's instructions with callgrind.
 #
-#   source Scripts/callgrind-lib.sh; callgrind_prepare PRODUCT; callgrind_count MODE N "EXPECTED OUTPUT LINE"
+#   source Scripts/callgrind-lib.sh; callgrind_prepare PRODUCT; callgrind_count MODE N WHAT
+#
+# Sourcing it moves the caller to the package's folder, and `callgrind_prepare` sets the caller's
+# EXIT trap (to remove the stripped copy).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 command -v valgrind >/dev/null || { echo "valgrind is missing: apt-get install valgrind" >&2; exit 1; }
@@ -21,10 +24,16 @@ callgrind_prepare() {
 # Prints the instructions of one run of the prepared executable with MODE and N; fails unless its
 # output has the line "MODE: N <what>".
 callgrind_count() {
-    local mode="$1" n="$2" what="$3" out
+    local mode="$1" n="$2" what="$3" out count
     out="$(mktemp)"
-    valgrind --tool=callgrind --callgrind-out-file=/dev/null "$callgrind_binary" "$mode" "$n" >"$out" 2>&1 || { cat "$out" >&2; exit 1; }
-    grep -q "^$mode: $n $what" "$out" || { cat "$out" >&2; exit 1; }
-    sed -n 's/.*Collected : \([0-9]*\).*/\1/p' "$out" | tail -1
+    if ! valgrind --tool=callgrind --callgrind-out-file=/dev/null "$callgrind_binary" "$mode" "$n" >"$out" 2>&1 \
+        || ! grep -q "^$mode: $n $what" "$out"; then
+        cat "$out" >&2
+        rm -f "$out"
+        exit 1
+    fi
+    count="$(sed -n 's/.*Collected : \([0-9]*\).*/\1/p' "$out" | tail -1)"
     rm -f "$out"
+    [ -n "$count" ] || { echo "callgrind printed no count for $mode" >&2; exit 1; }
+    echo "$count"
 }

@@ -8,6 +8,7 @@
 #   Scripts/callgrind-page.sh [PAGES]     (default 200; builds it first, with the benchmarks)
 #
 # Needs valgrind (apt-get install valgrind), and initdb/pg_ctl unless DATABASE_URL names a server.
+set -euo pipefail
 source "$(dirname "$0")/callgrind-lib.sh"
 pages="${1:-200}"
 callgrind_prepare PageCount

@@ -11,6 +11,7 @@
 # moves by half between runs, the count by a few per cent (how many callers arrive after the
 # refresh has finished, and so never wait, depends on the scheduling). Run it a few times.
 # Needs valgrind (apt-get install valgrind).
+set -euo pipefail
 source "$(dirname "$0")/callgrind-lib.sh"
 callers="${1:-10000}"
 callgrind_prepare StormCount

@@ -161,8 +161,10 @@ struct TokenManagerTests {
             store.heldLoads.close()
             let leader = Task { try await manager.accessToken(for: "org-acme") }
             try await waitUntil("the leader's load to be held") { store.heldLoads.waitingCount == 1 }
+            let followersDone = Mutex(false)
             let followers = Task {
-                try await withThrowingTaskGroup(of: Secret.self) { group in
+                defer { followersDone.withLock { $0 = true } }
+                return try await withThrowingTaskGroup(of: Secret.self) { group in
                     for _ in 0..<20 { group.addTask { try await manager.accessToken(for: "org-acme").token } }
                     var tokens: [Secret] = []
                     for try await token in group { tokens.append(token) }
@@ -170,10 +172,15 @@ struct TokenManagerTests {
                 }
             }
             try await waitUntil("20 followers to wait for the leader") { manager.waitingCallers(for: "org-acme") == 20 }
-            // The next load (the follower who leads after the cancelled leader) passes.
-            store.heldLoads.open()
+            // Cancelled while its load is held: the load throws, and so does the leader.
             leader.cancel()
             await #expect(throws: (any Error).self) { _ = try await leader.value }
+            // The followers join again and one of them leads: its load is the one held now. (Followers
+            // that failed instead are done: their error is the test's failure, below.)
+            try await waitUntil("a follower to lead, its load held") {
+                store.heldLoads.waitingCount == 1 || followersDone.withLock { $0 }
+            }
+            store.heldLoads.open()
             let tokens = try await followers.value
             #expect(tokens.count == 20 && Set(tokens.map(\.value)).count == 1)
             let stored = try #require(try await fixture.vault.load(organizationID: "org-acme"))

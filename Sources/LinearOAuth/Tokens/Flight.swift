@@ -2,7 +2,8 @@ import Synchronization
 
 /// One piece of work in progress (a load, a refresh, an app-token fetch) and the callers waiting for
 /// its result: the single-flight mechanism of ``TokenManager``. The leader runs the work on its own
-/// task and calls ``finish(_:)``; followers ``wait()``. Which flight is current is decided by
+/// task and calls ``finish(_:)``; followers await ``finished()`` and then read ``result`` (or
+/// ``wait()`` for both at once). Which flight is current is decided by
 /// ``RefreshCoordinator`` under the manager's lock.
 ///
 /// Two concrete classes share this: ``Flight`` (an organization's access token) and

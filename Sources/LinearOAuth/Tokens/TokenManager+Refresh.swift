@@ -25,6 +25,8 @@ extension TokenManager {
         } catch let error as TokenManagerError {
             throw error
         } catch {
+            // Cancelled: the caller went away, the store did not fail (a leader's followers then join again).
+            if Task.isCancelled { throw CancellationError() }
             throw TokenManagerError.temporarilyUnavailable(organizationID: organizationID, reason: "\(error)", retryAfter: nil)
         }
         // Read in place: a copy of the metadata retains its seven strings and arrays.
@@ -183,6 +185,8 @@ extension TokenManager {
             metrics.refresh(outcome: "lock_timeout", since: started)
             throw RefreshFailure(reason: "timed out waiting for another process's refresh", retryAfter: nil)
         } catch {
+            // Cancelled (Linear's answer not awaited, the lock given up): nothing failed; record nothing.
+            if Task.isCancelled || error is CancellationError { throw CancellationError() }
             metrics.refresh(outcome: "store_error", since: started)
             throw RefreshFailure(reason: "\(error)", retryAfter: nil)
         }

@@ -28,13 +28,9 @@ extension TokenManager {
         }
         state.withLock { $0.finish(lead, of: organizationID, with: result) }
         let token = result.map(\.token)
-        // A cancelled leader's failure is its own: a cancelled read, say, surfaces as "temporarily
-        // unavailable". Its followers get a CancellationError, and so join again.
-        if case .failure = token, Task.isCancelled {
-            lead.flight.finish(.failure(CancellationError()))
-        } else {
-            lead.flight.finish(token)
-        }
+        // A cancelled leader fails with a CancellationError (``loadOrRefresh(_:force:window:skipIfBusy:)``
+        // turns what a cancellation interrupted into one), and its followers then join again.
+        lead.flight.finish(token)
         return try Self.unwrap(token, organizationID)
     }
 
@@ -79,12 +75,18 @@ extension TokenManager {
     }
 
     /// A follower whose flight did not give it what it needs joins again: it follows the flight now
-    /// in progress, or leads one.
+    /// in progress, or leads one. A loop (frames of constant size, however many flights it follows);
+    /// rare, so its frame need not be small.
     @inline(never)
     func rejoin(_ organizationID: String, force: Force, window: Duration?) async throws(TokenManagerError) -> AccessToken {
-        switch state.withLock({ $0.join(organizationID) }) {
-        case .lead(let lead): try await run(lead, organizationID, force: force, window: window)
-        case .follow(let next): try await follow(next, organizationID, force: force, window: window)
+        while true {
+            switch state.withLock({ $0.join(organizationID) }) {
+            case .lead(let lead):
+                return try await run(lead, organizationID, force: force, window: window)
+            case .follow(let flight):
+                await flight.finished()
+                if let token = try Self.taken(flight, organizationID, force: force) { return token }
+            }
         }
     }
 
