@@ -2,6 +2,7 @@ import Foundation
 import LinearOAuth
 import LinearOAuthServer
 import LinearOAuthTestSupport
+import Synchronization
 import Testing
 
 /// The token manager's decisions as pure values: no store, no Linear, no clock, no sleeps. Each
@@ -122,6 +123,20 @@ struct RefreshCoordinatorTests {
         var coordinator = Self.coordinator()
         Self.load(&coordinator, Self.token(expiresIn: 30), nextAttempt: Self.start.addingTimeInterval(3_600))
         guard case .lead = coordinator.accessToken("org-a", now: Self.start.addingTimeInterval(30)) else { Issue.record("served an expired token"); return }
+    }
+
+    @Test("without refresh ahead, caching a token draws no random number (a system call on Linux)")
+    func noRandomWithoutRefreshAhead() {
+        let draws = Mutex(0)
+        var coordinator = RefreshCoordinator(
+            refreshMargin: Self.margin, refreshAhead: false,
+            policy: RetryPolicy(random: { range in
+                draws.withLock { $0 += 1 }
+                return range.lowerBound
+            }))
+        Self.load(&coordinator, Self.token(expiresIn: 3_600))
+        guard case .serve = coordinator.accessToken("org-a", now: Self.start) else { Issue.record("not served"); return }
+        #expect(draws.withLock { $0 } == 0)
     }
 
     @Test("refresh ahead: served at once while one background flight refreshes; near expiry callers follow it")

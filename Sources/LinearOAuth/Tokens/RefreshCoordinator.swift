@@ -14,7 +14,7 @@ package struct RefreshCoordinator: Sendable {
         package var token: AccessToken
         /// No refresh is tried before this (back-off after transient failures, cool-down).
         package var nextAttempt: Date
-        /// With refresh ahead: the seconds left below which the background refresh starts.
+        /// With refresh ahead: the seconds left below which the background refresh starts (0 without).
         package var refreshAheadBelow: TimeInterval
         /// When it was last handed out or stored, on the coordinator's use counter (least recently
         /// used entries go first when the cache is full).
@@ -175,10 +175,12 @@ package struct RefreshCoordinator: Sendable {
         guard let index = organizations.index(forKey: organizationID) else { return }
         if case .success(let outcome) = result, organizations.values[index].generation == lead.generation {
             uses &+= 1
+            // The refresh-ahead point is drawn only when refresh ahead is on: a random number is a
+            // system call (getrandom) on every cold load otherwise.
             let replaced = cache.updateValue(
                 CachedToken(
                     token: outcome.token, nextAttempt: outcome.nextAttempt,
-                    refreshAheadBelow: policy.refreshAheadPoint(margin: refreshMargin), lastUsed: uses),
+                    refreshAheadBelow: refreshAhead ? policy.refreshAheadPoint(margin: refreshMargin) : 0, lastUsed: uses),
                 forKey: organizationID)
             // The new entry was used last, so it is not among those evicted.
             if replaced == nil, cache.count > cacheCapacity { evictLeastRecentlyUsed() }
