@@ -182,7 +182,10 @@ struct TokenManagerTests {
             }
             store.heldLoads.open()
             let tokens = try await followers.value
-            #expect(tokens.count == 20 && Set(tokens.map(\.value)).count == 1)
+            // Counted outside the expectation: a failure message would show the token strings.
+            let distinct = Set(tokens).count
+            #expect(tokens.count == 20)
+            #expect(distinct == 1)
             let stored = try #require(try await fixture.vault.load(organizationID: "org-acme"))
             #expect(tokens.first == stored.accessToken)
             #expect(await fixture.refreshCalls().count == 1)

@@ -124,15 +124,13 @@ public final class TokenManager: Sendable {
         return try await proceed(miss, organizationID)
     }
 
-    /// Leads, or throws the failure of the flight followed, or joins again.
+    /// Leads, or (through ``follow(_:_:force:window:)``, the flight already finished) throws the
+    /// failure of the flight followed or joins again.
     @inline(never)
     nonisolated(nonsending) private func proceed(_ miss: Miss, _ organizationID: String) async throws(TokenManagerError) -> AccessToken {
         switch miss {
-        case .lead(let lead):
-            return try await run(lead, organizationID, force: .never)
-        case .followed(let flight):
-            if let token = try Self.taken(flight, organizationID, force: .never) { return token }
-            return try await rejoin(organizationID, force: .never, window: nil)
+        case .lead(let lead): try await run(lead, organizationID, force: .never)
+        case .followed(let flight): try await follow(flight, organizationID, force: .never)
         }
     }
 
