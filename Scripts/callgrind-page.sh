@@ -16,13 +16,20 @@ none="$(callgrind_count none "$pages" pages)"
 bare="$(callgrind_count bare "$pages" pages)"
 decoded="$(callgrind_count decoded "$pages" pages)"
 ours="$(callgrind_count ours "$pages" pages)"
-python3 - "$pages" "$none" "$bare" "$decoded" "$ours" <<'PY'
+due_bare="$(callgrind_count due-bare "$pages" pages)"
+due_decoded="$(callgrind_count due-decoded "$pages" pages)"
+due_ours="$(callgrind_count due-ours "$pages" pages)"
+python3 - "$pages" "$none" "$bare" "$decoded" "$ours" "$due_bare" "$due_decoded" "$due_ours" <<'PY'
 import sys
-n, none, bare, decoded, ours = (int(x) for x in sys.argv[1:])
+n, none, bare, decoded, ours, due_bare, due_decoded, due_ours = (int(x) for x in sys.argv[1:])
 b, d, o = ((x - none) / n for x in (bare, decoded, ours))
 print(f"pages {n} of 100 rows (101 asked); set-up {none:,} instructions")
 print(f"bare query, rows not read:                 {b:,.0f} instructions a page")
 print(f"bare query, rows decoded by PostgresNIO:   {d:,.0f} instructions a page")
 print(f"the store's page (decoded, 15 columns):    {o:,.0f} instructions a page")
+print(f"ratio: {o / b:.2f}x the bare query that reads no row, {o / d:.2f}x the one that decodes")
+b, d, o = ((x - none) / n for x in (due_bare, due_decoded, due_ours))
+print(f"the refresher's page of 1,000 due rows: bare query, rows not read {b:,.0f}; decoded by PostgresNIO {d:,.0f}; "
+      f"the store's {o:,.0f} instructions a page")
 print(f"ratio: {o / b:.2f}x the bare query that reads no row, {o / d:.2f}x the one that decodes")
 PY

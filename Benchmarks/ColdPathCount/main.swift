@@ -1,12 +1,13 @@
 // The SQLite cold path in instructions, for Scripts/callgrind-cold-path.sh (valgrind cannot run the
 // test bundle, so this is a plain executable, built only with LINEAR_OAUTH_BENCHMARKS=1):
 //
-//   ColdPathCount bare|ours|none ITERATIONS
+//   ColdPathCount bare|ours|load|open|none ITERATIONS
 //
 // The set-up stores ITERATIONS installations, then runs one path over each of them once, in the
 // same order: `bare` (SQLiteNIO's `query` of the row on a plain connection), `ours`
-// (`accessToken(for:)` of an installation not yet cached: load from the store, decrypt, cache) or
-// `none` (the same set-up, no iterations). Each load is a real first request, with nothing to evict
+// (`accessToken(for:)` of an installation not yet cached: load from the store, decrypt, cache),
+// `load` (the store's load alone), `open` (the load and the access token's decryption: what `ours`
+// does without the token manager) or `none` (the same set-up, no iterations). Each load is a real first request, with nothing to evict
 // (an earlier version evicted one installation before each call, which charged the path for the
 // eviction). Under `valgrind --tool=callgrind`, each run's total less the `none` run's, divided by
 // ITERATIONS, is the path's instructions: repeatable on a noisy machine where wall clock is not.
@@ -17,8 +18,8 @@ import LinearOAuthTestSupport
 import SQLiteNIO
 
 let arguments = CommandLine.arguments
-guard arguments.count == 3, ["bare", "ours", "none"].contains(arguments[1]), let iterations = Int(arguments[2]) else {
-    FileHandle.standardError.write(Data("usage: ColdPathCount bare|ours|none ITERATIONS\n".utf8))
+guard arguments.count == 3, ["bare", "ours", "none", "load", "open"].contains(arguments[1]), let iterations = Int(arguments[2]) else {
+    FileHandle.standardError.write(Data("usage: ColdPathCount bare|ours|none|load|open ITERATIONS\n".utf8))
     exit(2)
 }
 let mode = arguments[1]
@@ -55,6 +56,13 @@ let mode = arguments[1]
     case "ours":
         for organizationID in organizations {
             rows += try await manager.accessToken(for: organizationID).organizationID == organizationID ? 1 : 0
+        }
+    case "load":
+        for organizationID in organizations { rows += try await store.load(organizationID: organizationID) != nil ? 1 : 0 }
+    case "open":
+        for organizationID in organizations {
+            guard let sealed = try await store.load(organizationID: organizationID) else { continue }
+            rows += try vault.keyRing.open(sealed.accessToken, organizationID: organizationID, column: .accessToken).isEmpty ? 0 : 1
         }
     default:
         rows = iterations

@@ -149,18 +149,36 @@ extension SQLiteTokenStore {
     }
 
     public func dueForRefresh(before deadline: Date, after cursor: DueCursor?, limit: Int) async throws -> [DueCursor] {
-        var sql = "SELECT expires_at, organization_id FROM linear_tokens WHERE status = 'active' AND expires_at < ?"
-        var binds: [SQLiteData] = [Self.time(deadline)]
-        if let cursor {
-            sql += " AND (expires_at > ? OR (expires_at = ? AND organization_id > ?))"
-            binds += [Self.time(cursor.expiresAt), Self.time(cursor.expiresAt), .text(cursor.organizationID)]
-        }
-        sql += " ORDER BY expires_at, organization_id LIMIT ?"
-        binds.append(.integer(numericCast(limit)))
+        let (sql, binds) = Self.dueQuery(before: deadline, after: cursor, limit: limit)
         return try await read { connection in
             try await connection.query(sql, binds).map { row in
                 DueCursor(expiresAt: try Self.date(row, "expires_at"), organizationID: try Self.text(row, "organization_id"))
             }
+        }
+    }
+
+    /// A page of due rows: the `linear_tokens_due` index (status, expires_at, organization_id) holds
+    /// them in this order, and the row-value comparison with the cursor is a range of it (the same
+    /// condition spelled with `OR` was not), so a page is read from the index alone, without a sort.
+    static func dueQuery(before deadline: Date, after cursor: DueCursor?, limit: Int) -> (sql: String, binds: [SQLiteData]) {
+        var sql = "SELECT expires_at, organization_id FROM linear_tokens WHERE status = 'active' AND expires_at < ?"
+        var binds: [SQLiteData] = [Self.time(deadline)]
+        if let cursor {
+            sql += " AND (expires_at, organization_id) > (?, ?)"
+            binds += [Self.time(cursor.expiresAt), .text(cursor.organizationID)]
+        }
+        sql += " ORDER BY expires_at, organization_id LIMIT ?"
+        binds.append(.integer(numericCast(limit)))
+        return (sql, binds)
+    }
+
+    /// SQLite's plan for a page of due rows (`EXPLAIN QUERY PLAN`, one line per step): the tests'
+    /// check that the refresher reads its index and sorts nothing.
+    package func dueForRefreshPlan(before deadline: Date, after cursor: DueCursor?, limit: Int) async throws -> String {
+        let (sql, binds) = Self.dueQuery(before: deadline, after: cursor, limit: limit)
+        return try await read { connection in
+            try await connection.query("EXPLAIN QUERY PLAN " + sql, binds).compactMap { $0.column("detail")?.string }
+                .joined(separator: "\n")
         }
     }
 

@@ -1,11 +1,13 @@
 import Foundation
 import LinearEmulator
 import LinearOAuth
+import LinearOAuthPostgres
+import LinearOAuthSQLite
 import LinearOAuthTestSupport
 import Testing
 
-/// The background refresher at scale: due rows soonest first through the (status, expires_at)
-/// index, and instances that skip a row another is refreshing instead of queueing on it.
+/// The background refresher at scale: due rows soonest first through the (status, expires_at,
+/// organization_id) index, and instances that skip a row another is refreshing instead of queueing on it.
 @Suite("The background refresher's due rows and busy rows", .capturesLogs)
 struct RefresherScaleTests {
     @Test("due rows: active, expiring before the deadline, soonest first, by a keyset cursor", arguments: StoreKind.allCases)
@@ -38,6 +40,66 @@ struct RefresherScaleTests {
             let expected = rows.map { DueCursor(expiresAt: $0.expiresAt, organizationID: $0.organizationID) }.sorted()
             #expect(seen.map(\.organizationID) == expected.map(\.organizationID))
             #expect(zip(seen, expected).allSatisfy { sameInstant($0.expiresAt, $1.expiresAt) })
+        }
+    }
+
+    @Test("a page of due rows, first or after a cursor, is a range of the due index: no sort, no filter", arguments: StoreKind.allCases)
+    func dueRowsReadTheIndex(kind: StoreKind) async throws {
+        try await withTestStore(kind) { test in
+            let deadline = Date().addingTimeInterval(3600)
+            for cursor in [nil, DueCursor(expiresAt: Date(), organizationID: "org-00")] {
+                let plan: String
+                switch kind {
+                case .postgres:
+                    plan = try await #require(test.store as? PostgresTokenStore).dueForRefreshPlan(before: deadline, after: cursor, limit: 1000)
+                case .sqlite:
+                    plan = try await #require(test.store as? SQLiteTokenStore).dueForRefreshPlan(before: deadline, after: cursor, limit: 1000)
+                }
+                #expect(plan.contains("linear_tokens_due"), "the page is read through the due index:\n\(plan)")
+                // A sort (PostgreSQL's Sort or Incremental Sort, SQLite's temporary B-tree) would read
+                // every due row to return a page; a filter would read the rows before the cursor.
+                #expect(!plan.localizedCaseInsensitiveContains("sort") && !plan.contains("TEMP B-TREE"), "no sort:\n\(plan)")
+                #expect(!plan.contains("Filter:"), "every condition is part of the index's range:\n\(plan)")
+                if cursor != nil {
+                    let cursorInRange = kind == .postgres
+                        ? plan.contains("Index Cond") && plan.contains("ROW(expires_at, organization_id) >")
+                        : plan.contains("(expires_at,organization_id)>(?,?)")
+                    #expect(cursorInRange, "the cursor bounds the index range:\n\(plan)")
+                }
+            }
+        }
+    }
+
+    @Test("migration 8 replaces the due index on a populated version-7 database; the rows are found as before", arguments: StoreKind.allCases)
+    func dueIndexMigration(kind: StoreKind) async throws {
+        try await withTestStore(kind) { test in
+            let vault = TokenVault(store: test.store, keyRing: try Fixtures.keyRing("k1"))
+            let now = Date()
+            var rows: [Installation] = []
+            for index in 0..<12 {
+                var installation = Fixtures.installation(String(format: "org-%02d", index))
+                installation.expiresAt = now.addingTimeInterval(Double(index % 4) * 60)
+                rows.append(installation)
+            }
+            try await vault.save(rows)
+            try await TokenStoreTests.undoMigration8(test)
+            try await test.store.migrate()
+            var seen: [String] = []
+            var cursor: DueCursor?
+            while true {
+                let page = try await test.store.dueForRefresh(before: now.addingTimeInterval(3600), after: cursor, limit: 5)
+                seen += page.map(\.organizationID)
+                guard page.count == 5 else { break }
+                cursor = page.last
+            }
+            let expected = rows.sorted { ($0.expiresAt, $0.organizationID) < ($1.expiresAt, $1.organizationID) }.map(\.organizationID)
+            #expect(seen == expected)
+            let plan: String
+            switch kind {
+            case .postgres: plan = try await #require(test.store as? PostgresTokenStore).dueForRefreshPlan(before: now, after: cursor, limit: 5)
+            case .sqlite: plan = try await #require(test.store as? SQLiteTokenStore).dueForRefreshPlan(before: now, after: cursor, limit: 5)
+            }
+            #expect(plan.contains("linear_tokens_due") && !plan.contains("linear_tokens_status_expires_at"), "\(plan)")
         }
     }
 

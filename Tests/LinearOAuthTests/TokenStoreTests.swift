@@ -103,8 +103,16 @@ struct TokenStoreTests {
         }
     }
 
+    /// Back to version 7, as a database written by that release: the due rows indexed by (status, expires_at).
+    static func undoMigration8(_ test: TestStore) async throws {
+        try await test.execute("CREATE INDEX linear_tokens_status_expires_at ON linear_tokens (status, expires_at)")
+        try await test.execute("DROP INDEX linear_tokens_due")
+        try await test.execute("DELETE FROM linear_oauth_schema_migrations WHERE version >= 8")
+    }
+
     /// Back to version 6, as a database written by that release.
     static func undoMigration7(_ test: TestStore) async throws {
+        try await undoMigration8(test)
         try await test.execute("DROP INDEX linear_tokens_url_key")
         try await test.execute("ALTER TABLE linear_tokens DROP COLUMN url_key")
         try await test.execute("ALTER TABLE linear_tokens DROP COLUMN organization_name")

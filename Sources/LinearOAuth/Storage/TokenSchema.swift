@@ -55,6 +55,7 @@ package enum TokenSchema {
         Migration(version: 5, name: "add linear_tokens.client_id"),
         Migration(version: 6, name: "index linear_oauth_states.expires_at"),
         Migration(version: 7, name: "add linear_tokens.organization_name and url_key"),
+        Migration(version: 8, name: "index linear_tokens by (status, expires_at, organization_id)"),
     ]
 
     /// The latest schema version.

@@ -101,7 +101,7 @@ public protocol TokenStore: Sendable {
 
     /// Up to `limit` active installations whose access token expires before `deadline`, soonest
     /// first, after the cursor (the last row of the previous page, by expiry then organization id):
-    /// what the background refresher renews, found through the (status, expires_at) index.
+    /// what the background refresher renews, found through the (status, expires_at, organization_id) index.
     func dueForRefresh(before deadline: Date, after cursor: DueCursor?, limit: Int) async throws -> [DueCursor]
 
     /// Re-seals one batch of rows not sealed under `keyID`, in one transaction that locks those rows:

@@ -85,7 +85,7 @@ public struct TokenRefresher: Service {
         while true {
             let page: [DueCursor]
             do {
-                // Soonest first, through the (status, expires_at) index, a keyset page at a time.
+                // Soonest first, through the (status, expires_at, organization_id) index, a keyset page at a time.
                 page = try await manager.vault.store.dueForRefresh(before: deadline, after: after, limit: configuration.pageSize)
             } catch {
                 logger.warning("background refresh could not read the store", metadata: ["error": .string("\(error)")])
