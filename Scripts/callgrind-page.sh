@@ -2,8 +2,10 @@
 # A PostgreSQL listing page of 100 installations in instructions (valgrind --tool=callgrind), the
 # client's side only (Benchmarks/PageCount; PostgreSQL runs outside valgrind): the store's
 # `metadata(matching:after:limit:)`, the same query on the store's `PostgresClient` reading only
-# the rows, and the same query decoding each row with PostgresNIO's `decode`. A run with the same
-# set-up and no pages is subtracted, so each figure is a page's own instructions.
+# the rows, and the same query decoding each row with PostgresNIO's `decode`; then the same three
+# for a page of 1,000 of the background refresher's due rows (`dueForRefresh(before:after:limit:)`,
+# the bare query decoding cell by cell as the store does). A run with the same set-up and no pages
+# is subtracted, so each figure is a page's own instructions.
 #
 #   Scripts/callgrind-page.sh [PAGES]     (default 200; builds it first, with the benchmarks)
 #

@@ -66,7 +66,12 @@ let mode = arguments[1]
     func dueBare(after cursor: DueCursor?, decode: Bool) async throws -> Int {
         var rows = 0
         for try await row in try await store.client.query(PostgresTokenStore.dueQuery(before: deadline, after: cursor, limit: 1000), logger: logger) {
-            if decode { _ = try row.decode((Date, String).self) }
+            if decode {
+                // Cell by cell, as the store decodes (a tuple decode is slower).
+                var cells = row.makeIterator()
+                _ = try cells.next()?.decode(Date.self)
+                _ = try cells.next()?.decode(String.self)
+            }
             rows += 1
         }
         return rows

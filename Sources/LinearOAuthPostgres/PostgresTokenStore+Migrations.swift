@@ -73,8 +73,9 @@ extension PostgresTokenStore {
         8: [
             // The background refresher's pages of due rows, in the order it reads them (soonest first,
             // ties by organization): read from the index alone, with the keyset cursor as its range and
-            // no sort. It replaces (status, expires_at), whose every use it serves. At a million rows
-            // a pass over 1 % due took 36 ms, most of it sorting each page's ties and fetching rows.
+            // no sort. It replaces (status, expires_at), whose every use it serves. With that one, each
+            // page fetched its rows from the table and sorted each expiry's ties (1.5 ms a page of
+            // 1,000 from a cursor at a million rows, 0.4 ms with this index).
             "CREATE INDEX linear_tokens_due ON linear_tokens (status, expires_at, organization_id)",
             "DROP INDEX linear_tokens_status_expires_at",
         ],

@@ -58,7 +58,8 @@ struct RefresherScaleTests {
                 #expect(plan.contains("linear_tokens_due"), "the page is read through the due index:\n\(plan)")
                 // A sort (PostgreSQL's Sort or Incremental Sort, SQLite's temporary B-tree) would read
                 // every due row to return a page; a filter would read the rows before the cursor.
-                #expect(!plan.localizedCaseInsensitiveContains("sort") && !plan.contains("TEMP B-TREE"), "no sort:\n\(plan)")
+                #expect(!plan.lowercased().contains("sort") && !plan.contains("TEMP B-TREE"), "no sort:\n\(plan)")
+                // (PostgreSQL's word; SQLite names the range it searches, checked below for the cursor.)
                 #expect(!plan.contains("Filter:"), "every condition is part of the index's range:\n\(plan)")
                 if cursor != nil {
                     let cursorInRange = kind == .postgres
