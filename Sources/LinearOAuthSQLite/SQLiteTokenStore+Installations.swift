@@ -152,7 +152,9 @@ extension SQLiteTokenStore {
         let (sql, binds) = Self.dueQuery(before: deadline, after: cursor, limit: limit)
         return try await read { connection in
             try await connection.query(sql, binds).map { row in
-                DueCursor(expiresAt: try Self.date(row, "expires_at"), organizationID: try Self.text(row, "organization_id"))
+                // By position, as the installation rows are (by name hashed each column's name).
+                var cells = Cells(row)
+                return DueCursor(expiresAt: try cells.date(), organizationID: try cells.text())
             }
         }
     }

@@ -225,8 +225,9 @@ struct ScaleTests {
                                         PostgresTokenStore.dueQuery(before: deadline, after: cursor, limit: pageSize), logger: Logger(label: "scale")
                                     ) {
                                         var cells = row.makeIterator()
-                                        guard let expiresAt = try cells.next()?.decode(Date.self),
-                                              let organizationID = try cells.next()?.decode(String.self) else { break }
+                                        let expiresCell = cells.next(), organizationCell = cells.next()
+                                        let expiresAt = try #require(expiresCell).decode(Date.self)
+                                        let organizationID = try #require(organizationCell).decode(String.self)
                                         cursor = DueCursor(expiresAt: expiresAt, organizationID: organizationID)
                                         rows += 1
                                     }
