@@ -142,16 +142,21 @@ struct RefresherScaleTests {
         }
     }
 
-    @Test("two refreshers on one PostgreSQL: every due installation refreshed exactly once")
-    func twoRefreshersSplit() async throws {
+    /// Pages smaller than the due rows, so each pass follows its cursor: 7 leaves a short last page,
+    /// 8 divides the 40 rows (the pass ends on an empty page); the default reads them in one.
+    @Test("two refreshers on one PostgreSQL, paging through the due rows: every due installation refreshed exactly once",
+          arguments: [7, 8, TokenRefresher.Configuration().pageSize])
+    func twoRefreshersSplit(pageSize: Int) async throws {
         try await withManagerFixture(.postgres) { fixture in
             let organizations = (0..<40).map { String(format: "org-%02d", $0) }
             for id in organizations {
                 await fixture.emulator.add(EmulatedOrganization(id: id, name: id, urlKey: id, appUserID: "app-user-\(id)"))
             }
             try await installMinted(organizations, emulator: fixture.emulator, vault: fixture.vault, expiresIn: 1800)
-            let a = TokenRefresher(manager: fixture.manager(), configuration: .openAtOnce)
-            let b = TokenRefresher(manager: fixture.manager(), configuration: .openAtOnce)
+            var configuration = TokenRefresher.Configuration.openAtOnce
+            configuration.pageSize = pageSize
+            let a = TokenRefresher(manager: fixture.manager(), configuration: configuration)
+            let b = TokenRefresher(manager: fixture.manager(), configuration: configuration)
             async let first = a.refreshDue()
             async let second = b.refreshDue()
             let (doneA, doneB) = await (first, second)
