@@ -35,7 +35,7 @@ extension PostgresTokenStore {
     public func listMetadata() async throws -> [InstallationMetadata] {
         try await run(organizationID: nil) {
             try await self.rows(
-                "SELECT \(unescaped: TokenSchema.metadataColumnList) FROM linear_tokens ORDER BY organization_id").map(Self.decodeMetadata)
+                "SELECT \(unescaped: TokenSchema.metadataColumnList) FROM linear_tokens ORDER BY organization_id", Self.decodeMetadata)
         }
     }
 
@@ -81,15 +81,15 @@ extension PostgresTokenStore {
                 """
         }
         return try await run(organizationID: nil) {
-            try await self.rows(query).map(Self.decodeMetadata)
+            try await self.rows(query, Self.decodeMetadata)
         }
     }
 
     public func soonestExpiring(limit: Int) async throws -> [InstallationMetadata] {
         try await run(organizationID: nil) {
             try await self.rows(
-                "SELECT \(unescaped: TokenSchema.metadataColumnList) FROM linear_tokens WHERE status = 'active' ORDER BY expires_at, organization_id LIMIT \(limit)"
-            ).map(Self.decodeMetadata)
+                "SELECT \(unescaped: TokenSchema.metadataColumnList) FROM linear_tokens WHERE status = 'active' ORDER BY expires_at, organization_id LIMIT \(limit)",
+                Self.decodeMetadata)
         }
     }
 
@@ -123,7 +123,7 @@ extension PostgresTokenStore {
                 """
         }
         return try await run(organizationID: nil) {
-            try await self.rows(query).map(Self.decodeSealed)
+            try await self.rows(query, Self.decodeSealed)
         }
     }
 
@@ -193,8 +193,8 @@ extension PostgresTokenStore {
 
     public func dueForRefresh(before deadline: Date, after cursor: DueCursor?, limit: Int) async throws -> [DueCursor] {
         try await run(organizationID: nil) {
-            try await self.rows(Self.dueQuery(before: deadline, after: cursor, limit: limit)).map { row in
-                // Cell by cell (see ``Cells``): a page is a thousand rows.
+            try await self.rows(Self.dueQuery(before: deadline, after: cursor, limit: limit)) { row in
+                // Cell by cell (see ``Cells``), as they arrive: a page is up to 10,000 rows.
                 var cells = Cells(row)
                 return DueCursor(expiresAt: try cells.next(), organizationID: try cells.next())
             }
