@@ -2,7 +2,9 @@ import AsyncHTTPClient
 import Crypto
 import Foundation
 import Hummingbird
+import Logging
 import NIOCore
+import ServiceLifecycle
 import Synchronization
 
 /// A real HTTP server that behaves as Linear's OAuth and GraphQL endpoints do, with switches for
@@ -31,7 +33,10 @@ public final class LinearEmulator: Sendable {
     private let requestedPort: Int
     /// Where the emulator keeps its world between runs, if anywhere.
     public let stateFile: String?
-    private let running = Mutex<(task: Task<Void, any Error>?, port: Int?)>((nil, nil))
+    /// The server's task, the service group it runs in (stopped by a graceful shutdown: cancelling
+    /// the task instead drops connections accepted but not yet handed to the server, which SwiftNIO
+    /// traps, "Deinited NIOAsyncWriter without calling finish()", apple/swift-nio#3481) and its port.
+    private let running = Mutex<(task: Task<Void, any Error>?, group: ServiceGroup?, port: Int?)>((nil, nil, nil))
 
     /// Creates an emulator; nothing listens until ``start()``.
     /// - Parameters:
@@ -90,16 +95,17 @@ public final class LinearEmulator: Sendable {
                 continuation.yield(channel.localAddress?.port ?? 0)
                 continuation.finish()
             })
+        let group = ServiceGroup(configuration: .init(services: [app], logger: Logger(label: "linear-emulator")))
         let task = Task {
             defer { continuation.finish() }
-            try await app.run()
+            try await group.run()
         }
         var iterator = stream.makeAsyncIterator()
         guard let port = await iterator.next() else {
             _ = try await task.value
             throw EmulatorError("the emulator stopped before it was listening")
         }
-        running.withLock { $0 = (task, port) }
+        running.withLock { $0 = (task, group, port) }
         return "http://\(host):\(port)"
     }
 
@@ -107,11 +113,11 @@ public final class LinearEmulator: Sendable {
     public func run(onListening: @Sendable (String) -> Void = { _ in }) async throws {
         let url = try await start()
         onListening(url)
-        let task = running.withLock { $0.task }
+        let (task, group) = running.withLock { ($0.task, $0.group) }
         try await withTaskCancellationHandler {
             try await task?.value
         } onCancel: {
-            task?.cancel()
+            Task { await group?.triggerGracefulShutdown() }
         }
     }
 
@@ -119,11 +125,12 @@ public final class LinearEmulator: Sendable {
     public func stop() async {
         await state.releaseHeldResponses()
         try? await persist()
-        let task = running.withLock { state in
-            defer { state = (nil, nil) }
-            return state.task
+        let (task, group) = running.withLock { state in
+            defer { state = (nil, nil, nil) }
+            return (state.task, state.group)
         }
-        task?.cancel()
+        // Held responses are released above, so no request keeps the shutdown waiting.
+        await group?.triggerGracefulShutdown()
         _ = try? await task?.value
     }
 

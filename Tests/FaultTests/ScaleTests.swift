@@ -7,6 +7,7 @@ import LinearOAuthTestSupport
 import Logging
 import NIOCore
 import PostgresNIO
+import ServiceLifecycle
 import Synchronization
 import Testing
 
@@ -269,8 +270,10 @@ struct ScaleTests {
                     let floorApp = Application(
                         router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
                         onServerRunning: { port.yield($0.localAddress?.port ?? 0); port.finish() })
-                    let floorTask = Task { try await floorApp.run() }
-                    defer { floorTask.cancel() }
+                    // Stopped gracefully: cancelling a server drops connections it accepted but has not handled, which SwiftNIO traps.
+                    let floorGroup = ServiceGroup(configuration: .init(services: [floorApp], logger: Logger(label: "scale-floor")))
+                    let floorTask = Task { try await floorGroup.run() }
+                    defer { Task { await floorGroup.triggerGracefulShutdown(); _ = try? await floorTask.value } }
                     var portIterator = ports.makeAsyncIterator()
                     let floorURL = "http://127.0.0.1:\(await portIterator.next() ?? 0)/bare"
                     for (name, after) in [("first", ""), ("deep", ids[count * 9 / 10])] {

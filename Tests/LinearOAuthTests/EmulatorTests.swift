@@ -3,6 +3,8 @@ import Foundation
 import Hummingbird
 import LinearEmulator
 import LinearOAuth
+import Logging
+import ServiceLifecycle
 import Synchronization
 import LinearOAuthTestSupport
 import Testing
@@ -393,8 +395,10 @@ struct EmulatorTests {
         let receiver = Application(
             router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
             onServerRunning: { continuation.yield($0.localAddress?.port ?? 0); continuation.finish() })
-        let task = Task { try await receiver.run() }
-        defer { task.cancel() }
+        // Stopped gracefully: cancelling a server drops connections it accepted but has not handled, which SwiftNIO traps.
+        let group = ServiceGroup(configuration: .init(services: [receiver], logger: Logger(label: "webhook-receiver")))
+        let task = Task { try await group.run() }
+        defer { Task { await group.triggerGracefulShutdown(); _ = try? await task.value } }
         var iterator = stream.makeAsyncIterator()
         let port = try #require(await iterator.next())
         var webhookClient = LinearEmulator.defaultClient

@@ -5,7 +5,9 @@ import Hummingbird
 import LinearEmulator
 import LinearOAuth
 import NIOCore
+import Logging
 import NIOHTTP1
+import ServiceLifecycle
 import Synchronization
 
 /// One request as a capture server saw it.
@@ -24,7 +26,9 @@ final class CaptureServer: Sendable {
     private let captured = Mutex<[CapturedRequest]>([])
     private let answer = Mutex<(status: Int, body: String, headers: [(String, String)])>((200, "{}", []))
     private let queued = Mutex<[(status: Int, body: String, headers: [(String, String)])]>([])
-    private let task = Mutex<Task<Void, any Error>?>(nil)
+    /// Stopped by a graceful shutdown of its group: cancelling the server's task drops connections it
+    /// has accepted but not yet handled, which SwiftNIO traps (apple/swift-nio#3481).
+    private let running = Mutex<(task: Task<Void, any Error>, group: ServiceGroup)?>(nil)
 
     var requests: [CapturedRequest] { captured.withLock { $0 } }
 
@@ -56,15 +60,16 @@ final class CaptureServer: Sendable {
         let app = Application(
             router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
             onServerRunning: { continuation.yield($0.localAddress?.port ?? 0); continuation.finish() })
-        task.withLock { $0 = Task { try await app.run() } }
+        let group = ServiceGroup(configuration: .init(services: [app], logger: Logger(label: "capture-server")))
+        running.withLock { $0 = (Task { try await group.run() }, group) }
         var iterator = stream.makeAsyncIterator()
         return "http://127.0.0.1:\(await iterator.next() ?? 0)"
     }
 
     func stop() async {
-        let running = task.withLock { $0 }
-        running?.cancel()
-        _ = try? await running?.value
+        guard let (task, group) = running.withLock({ $0 }) else { return }
+        await group.triggerGracefulShutdown()
+        _ = try? await task.value
     }
 }
 
