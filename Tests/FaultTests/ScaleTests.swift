@@ -225,10 +225,11 @@ struct ScaleTests {
                                     for try await row in try await bare.query(
                                         PostgresTokenStore.dueQuery(before: deadline, after: cursor, limit: pageSize), logger: Logger(label: "scale")
                                     ) {
+                                        // A plain guard: `#require` in this loop (twice a row) made this baseline about a third slower.
                                         var cells = row.makeIterator()
-                                        let expiresCell = cells.next(), organizationCell = cells.next()
-                                        let expiresAt = try #require(expiresCell).decode(Date.self)
-                                        let organizationID = try #require(organizationCell).decode(String.self)
+                                        guard let expiresCell = cells.next(), let organizationCell = cells.next() else { throw ShortRow() }
+                                        let expiresAt = try expiresCell.decode(Date.self)
+                                        let organizationID = try organizationCell.decode(String.self)
                                         cursor = DueCursor(expiresAt: expiresAt, organizationID: organizationID)
                                         rows += 1
                                     }
@@ -434,3 +435,6 @@ enum ReportFormat {
         String(format: "%.0f", Double(count) / max(duration.seconds, 1e-9))
     }
 }
+
+/// A due row with fewer than the two columns asked for (the harness's bare paged pass).
+private struct ShortRow: Error {}
