@@ -6,6 +6,7 @@ import Logging
 import NIOCore
 import ServiceLifecycle
 import Synchronization
+import UnixSignals
 
 /// A real HTTP server that behaves as Linear's OAuth and GraphQL endpoints do, with switches for
 /// the faults that matter (lost responses, outages, rate limits, uninstalls). For this project's
@@ -85,8 +86,10 @@ public final class LinearEmulator: Sendable {
     public var baseURL: String? { port.map { "http://\(host):\($0)" } }
 
     /// Starts listening and returns the base URL once the server accepts connections.
+    /// - Parameter gracefulShutdownSignals: Signals that stop the server gracefully (``run(onListening:)``,
+    ///   the command's, takes SIGTERM and SIGINT; none by default, so a test process keeps its own).
     @discardableResult
-    public func start() async throws -> String {
+    public func start(gracefulShutdownSignals: [UnixSignal] = []) async throws -> String {
         let (stream, continuation) = AsyncStream<Int>.makeStream()
         let app = Application(
             router: EmulatorRoutes(state: state, stateFile: stateFile).router(),
@@ -95,7 +98,8 @@ public final class LinearEmulator: Sendable {
                 continuation.yield(channel.localAddress?.port ?? 0)
                 continuation.finish()
             })
-        let group = ServiceGroup(configuration: .init(services: [app], logger: Logger(label: "linear-emulator")))
+        let group = ServiceGroup(configuration: .init(
+            services: [app], gracefulShutdownSignals: gracefulShutdownSignals, logger: Logger(label: "linear-emulator")))
         let task = Task {
             defer { continuation.finish() }
             try await group.run()
@@ -111,7 +115,7 @@ public final class LinearEmulator: Sendable {
 
     /// Runs until the surrounding task is cancelled (the `linear-oauth emulator` command).
     public func run(onListening: @Sendable (String) -> Void = { _ in }) async throws {
-        let url = try await start()
+        let url = try await start(gracefulShutdownSignals: [.sigterm, .sigint])
         onListening(url)
         let (task, group) = running.withLock { ($0.task, $0.group) }
         try await withTaskCancellationHandler {
