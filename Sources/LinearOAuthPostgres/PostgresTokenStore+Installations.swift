@@ -238,14 +238,17 @@ extension PostgresTokenStore {
     }
 
     public func resealBatch(
-        notSealedUnder keyID: String, limit: Int, _ reseal: (SealedInstallation) throws -> SealedInstallation
-    ) async throws -> Int {
+        notSealedUnder keyID: String, after cursor: String?, limit: Int,
+        _ reseal: (SealedInstallation) throws -> SealedInstallation
+    ) async throws -> (count: Int, last: String?) {
         try await transaction(organizationID: nil) { connection in
             // FOR UPDATE waits for a refresh holding a row; READ COMMITTED then re-checks the
-            // condition, so a row the refresh already sealed under the new key drops out.
+            // condition, so a row the refresh already sealed under the new key drops out (and the
+            // LIMIT takes the next row instead). The cursor makes it a range scan of the primary key.
             let rows = try await connection.query(
                 """
-                SELECT \(unescaped: TokenSchema.installationColumnList) FROM linear_tokens WHERE key_id <> \(keyID)
+                SELECT \(unescaped: TokenSchema.installationColumnList) FROM linear_tokens
+                WHERE key_id <> \(keyID) AND organization_id > \(cursor ?? "")
                 ORDER BY organization_id LIMIT \(limit) FOR UPDATE
                 """,
                 logger: self.logger
@@ -260,7 +263,7 @@ extension PostgresTokenStore {
                     """,
                     logger: self.logger)
             }
-            return rows.count
+            return (rows.count, rows.last?.organizationID)
         }
     }
 }

@@ -185,12 +185,16 @@ extension SQLiteTokenStore {
     }
 
     public func resealBatch(
-        notSealedUnder keyID: String, limit: Int, _ reseal: (SealedInstallation) throws -> SealedInstallation
-    ) async throws -> Int {
+        notSealedUnder keyID: String, after cursor: String?, limit: Int,
+        _ reseal: (SealedInstallation) throws -> SealedInstallation
+    ) async throws -> (count: Int, last: String?) {
         try await write(organizationID: nil) { connection in
             let rows = try await connection.query(
-                "SELECT \(TokenSchema.installationColumnList) FROM linear_tokens WHERE key_id <> ? ORDER BY organization_id LIMIT ?",
-                [.text(keyID), .integer(numericCast(limit))]
+                """
+                SELECT \(TokenSchema.installationColumnList) FROM linear_tokens
+                WHERE key_id <> ? AND organization_id > ? ORDER BY organization_id LIMIT ?
+                """,
+                [.text(keyID), .text(cursor ?? ""), .integer(numericCast(limit))]
             ).map(Self.decodeSealed)
             for row in rows {
                 let resealed = try reseal(row)
@@ -199,7 +203,7 @@ extension SQLiteTokenStore {
                     [.blob(ByteBuffer(bytes: resealed.accessToken)), .blob(ByteBuffer(bytes: resealed.refreshToken)),
                      .text(resealed.keyID), .text(row.organizationID)])
             }
-            return rows.count
+            return (rows.count, rows.last?.organizationID)
         }
     }
 }

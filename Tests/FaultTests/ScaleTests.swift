@@ -11,7 +11,7 @@ import ServiceLifecycle
 import Synchronization
 import Testing
 
-/// The scale harness: `LINEAR_OAUTH_SCALE=1 swift test --filter ScaleTests` loads
+/// The scale harness: `LINEAR_OAUTH_SCALE=1 swift test --filter FaultTests.ScaleTests` loads
 /// `LINEAR_OAUTH_SCALE_ROWS` installations (default 1,000,000) into a throwaway PostgreSQL through
 /// the store, encrypted like real rows, and reports each figure next to a bare SQL baseline measured
 /// in the same run (medians; the ratio is what to read). Not in the default `swift test`: loading a
@@ -103,6 +103,28 @@ struct ScaleTests {
         let report = ScaleReport()
         let count = ScaleProfile.rows
         report.add("\(count) installations, PostgreSQL \(ProcessInfo.processInfo.processorCount) cores, medians of \(ScaleProfile.runs) (pages and the refresher: medians of \(shortFigure.runs) timings of \(shortFigure.batch) calls each)\(ScaleProfile.queriesOnly ? "; queries only" : "")")
+        // 0. What a cached token costs: this process's resident memory before and after a token cache
+        // (the manager's RefreshCoordinator) is filled with 100,000 tokens shaped like Linear's, first
+        // thing, while nothing else has run.
+        do {
+            let entries = 100_000
+            let start = Date()
+            let before = residentKilobytes()
+            var coordinator = RefreshCoordinator(
+                refreshMargin: 300, refreshAhead: true, policy: RetryPolicy(TokenManager.Configuration()), cacheCapacity: entries)
+            for _ in 0..<entries {
+                let organizationID = UUID().uuidString.lowercased()
+                guard case .lead(let lead) = coordinator.accessToken(organizationID, now: start) else { continue }
+                let token = TokenManager.AccessToken(
+                    token: Secret("lin_oauth_" + String(repeating: "0123456789abcdef", count: 4)), expiresAt: start.addingTimeInterval(86_400),
+                    appUserID: UUID().uuidString.lowercased(), organizationID: organizationID)
+                coordinator.finish(lead, of: organizationID, with: .success(.init(token: token)))
+            }
+            let grown = residentKilobytes() - before
+            #expect(coordinator.cachedCount == entries)
+            report.add("a cached token: \(entries) tokens (uuid ids, 74-character tokens) grew this process by \(grown / 1024) MB resident, \(grown * 1024 / entries) bytes each")
+        }
+
         try await withEmulator { emulator, emulatorURL in
             try await withTestStore(.postgres, lockTimeout: .seconds(60)) { test in
                 let keyEntry = TestSecrets.keyEntry(id: "k1")
@@ -365,11 +387,27 @@ struct ScaleTests {
                 let (status, kilobytes) = try await peakMemory(["installations", "list"], environment: environment, output: output)
                 let listTime = ContinuousClock.now - listStarted
                 #expect(status == 0)
-                var lines = 0
+                // Every row once, in order: the first column of each line after the header is the next id.
+                var lines = 0, inOrder = 0
                 if let handle = FileHandle(forReadingAtPath: output) {
-                    while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty { lines += chunk.reduce(0) { $0 + ($1 == 10 ? 1 : 0) } }
+                    var pending: [UInt8] = []
+                    while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty {
+                        pending += chunk
+                        var start = pending.startIndex
+                        while let newline = pending[start...].firstIndex(of: 10) {
+                            if lines > 0, lines - 1 < count {
+                                let line = pending[start..<newline]
+                                let id = line.prefix { $0 != 32 }
+                                if id.elementsEqual(ids[lines - 1].utf8) { inOrder += 1 }
+                            }
+                            lines += 1
+                            start = newline + 1
+                        }
+                        pending.removeSubrange(..<start)
+                    }
                 }
                 #expect(lines == count + 1, "a header and every row once")
+                #expect(inOrder == count, "\(count - inOrder) rows missing, repeated or out of order")
                 #expect(kilobytes > 0 && kilobytes < 100 * 1024, "the command line's peak memory: \(kilobytes) kB")
                 report.add("installations list, all \(count) rows: \(ScaleReport.format(listTime)), peak memory \(kilobytes / 1024) MB")
 

@@ -12,7 +12,17 @@ final class CountingStore: TokenStore {
     /// task is cancelled throws `CancellationError`.
     let heldLoads = Barrier()
 
-    init(_ inner: any TokenStore) { self.inner = inner }
+    /// The cursor of each `resealBatch` call, in order.
+    private let resealCursors = Mutex<[String?]>([])
+    /// Runs after each `resealBatch` call, with its number (from 1): a writer acting mid-rotation.
+    private let afterResealBatch: (@Sendable (Int) async throws -> Void)?
+
+    init(_ inner: any TokenStore, afterResealBatch: (@Sendable (Int) async throws -> Void)? = nil) {
+        self.inner = inner
+        self.afterResealBatch = afterResealBatch
+    }
+
+    var cursorsOfResealBatches: [String?] { resealCursors.withLock { $0 } }
 
     func calls(_ name: String) -> Int { counts.withLock { $0[name, default: 0] } }
     private func count(_ name: String) { counts.withLock { $0[name, default: 0] += 1 } }
@@ -37,8 +47,14 @@ final class CountingStore: TokenStore {
     ) async throws -> Result {
         count("withRefreshLock"); return try await inner.withRefreshLock(organizationID: organizationID, body)
     }
-    func resealBatch(notSealedUnder keyID: String, limit: Int, _ reseal: (SealedInstallation) throws -> SealedInstallation) async throws -> Int {
-        count("resealBatch"); return try await inner.resealBatch(notSealedUnder: keyID, limit: limit, reseal)
+    func resealBatch(
+        notSealedUnder keyID: String, after cursor: String?, limit: Int, _ reseal: (SealedInstallation) throws -> SealedInstallation
+    ) async throws -> (count: Int, last: String?) {
+        count("resealBatch")
+        let number = resealCursors.withLock { $0.append(cursor); return $0.count }
+        let result = try await inner.resealBatch(notSealedUnder: keyID, after: cursor, limit: limit, reseal)
+        try await afterResealBatch?(number)
+        return result
     }
     func loadAppToken(clientID: String) async throws -> SealedAppToken? { count("loadAppToken"); return try await inner.loadAppToken(clientID: clientID) }
     func saveAppToken(_ token: SealedAppToken) async throws { count("saveAppToken"); try await inner.saveAppToken(token) }

@@ -67,6 +67,30 @@ struct EncryptionAtRestTests {
         }
     }
 
+    @Test("rotation walks the table once, each batch after the last, and a final pass finds a row written behind it",
+          arguments: StoreKind.allCases)
+    func rotationCursor(kind: StoreKind) async throws {
+        try await withTestStore(kind) { test in
+            let k1 = TestSecrets.key(), k2 = TestSecrets.key()
+            let old = TokenVault(store: test.store, keyRing: try KeyRing(keys: [("k1", k1)]))
+            try await old.save((1...7).map { Fixtures.installation("cur-\($0)") })
+            // A process still on the old key writes org "cur-0", behind the cursor, after the first batch.
+            let late = Fixtures.installation("cur-0")
+            let store = CountingStore(test.store) { number in
+                if number == 1 { try await old.save(late) }
+            }
+            let vault = TokenVault(store: store, keyRing: try KeyRing(keys: [("k2", k2), ("k1", k1)]))
+            #expect(try await vault.rotateKeys(batchSize: 3) == 8)
+            // Pass 1: 3, 3, 1 rows, each batch after the last; pass 2 from the start: "cur-0";
+            // pass 3: nothing left.
+            #expect(store.cursorsOfResealBatches == [nil, "cur-3", "cur-6", nil, nil])
+            #expect(try await vault.list().map(\.keyID) == Array(repeating: "k2", count: 8))
+            let loaded = try #require(try await TokenVault(store: test.store, keyRing: try KeyRing(keys: [("k2", k2)]))
+                .load(organizationID: "cur-0"))
+            #expect(loaded.refreshToken == late.refreshToken)
+        }
+    }
+
     @Test("an interrupted rotation resumes where it stopped", arguments: StoreKind.allCases)
     func interruptedRotation(kind: StoreKind) async throws {
         try await withTestStore(kind) { test in

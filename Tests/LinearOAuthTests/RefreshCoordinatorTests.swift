@@ -370,7 +370,7 @@ struct RateLimiterTests {
 
 @Suite("Refresh coordinator: a bounded cache", .capturesLogs)
 struct RefreshCoordinatorCacheTests {
-    @Test("past its capacity the least recently used tokens go; a sixteenth of the capacity at a time")
+    @Test("past its capacity the least recently used token goes, one for each new one")
     func leastRecentlyUsedGoFirst() {
         var coordinator = RefreshCoordinator(
             refreshMargin: RefreshCoordinatorTests.margin, refreshAhead: false, policy: RefreshCoordinatorTests.policy(), cacheCapacity: 3)
@@ -398,7 +398,71 @@ struct RefreshCoordinatorCacheTests {
             RefreshCoordinatorTests.load(&large, RefreshCoordinatorTests.token(expiresIn: 3600, organization: "org-\(index)"))
             #expect(large.cachedCount <= 160)
         }
-        // The newest are kept, the oldest went.
-        #expect(large.cached("org-999") != nil && large.cached("org-0") == nil)
+        // Exactly the 160 newest are kept, newest first.
+        #expect(large.cachedCount == 160)
+        #expect(large.cachedByRecency == (840..<1_000).reversed().map { "org-\($0)" })
+        // Serving a token makes it the most recently used; a refreshed one too.
+        guard case .serve = large.accessToken("org-840", now: RefreshCoordinatorTests.start) else {
+            Issue.record("org-840 is cached")
+            return
+        }
+        #expect(large.cachedByRecency.first == "org-840" && large.cachedByRecency.last == "org-841")
+        guard case .lead(let refresh) = large.join("org-841") else {
+            Issue.record("a forced refresh of org-841 leads")
+            return
+        }
+        large.finish(refresh, of: "org-841", with: .success(.init(token: RefreshCoordinatorTests.token(expiresIn: 3600, organization: "org-841"))))
+        #expect(large.cachedByRecency.prefix(2) == ["org-841", "org-840"] && large.cachedCount == 160)
+        // Evicting one and all keeps the order of the rest, and the cache works after.
+        large.evict("org-841")
+        #expect(large.cachedByRecency.count == 159 && large.cachedByRecency.first == "org-840")
+        large.evictAll()
+        #expect(large.cachedCount == 0 && large.cachedByRecency.isEmpty)
+        RefreshCoordinatorTests.load(&large, RefreshCoordinatorTests.token(expiresIn: 3600, organization: "org-x"))
+        #expect(large.cachedByRecency == ["org-x"])
+    }
+
+    @Test("the background refresher's result replaces a cached token without making it recent, and adds none")
+    func backgroundRefreshDoesNotFillTheCache() {
+        var coordinator = RefreshCoordinator(
+            refreshMargin: RefreshCoordinatorTests.margin, refreshAhead: false, policy: RefreshCoordinatorTests.policy(), cacheCapacity: 3)
+        for organization in ["org-a", "org-b"] {
+            RefreshCoordinatorTests.load(&coordinator, RefreshCoordinatorTests.token(expiresIn: 3600, organization: organization))
+        }
+        for (organization, value) in [("org-a", "renewed-a"), ("org-z", "renewed-z")] {
+            guard case .lead(let lead) = coordinator.join(organization) else {
+                Issue.record("the refresher leads \(organization)")
+                return
+            }
+            coordinator.finish(
+                lead, of: organization,
+                with: .success(.init(token: RefreshCoordinatorTests.token(value, expiresIn: 7200, organization: organization))),
+                addingToCache: false)
+        }
+        #expect(coordinator.cached("org-a")?.token.token == Secret("renewed-a"))
+        #expect(coordinator.cached("org-z") == nil)
+        #expect(coordinator.cachedByRecency == ["org-b", "org-a"])
+    }
+
+    @Test("the recency list: moves, removals and reused slots keep the order")
+    func recencyList() {
+        var list = RecencyList()
+        #expect(list.leastRecent == nil)
+        let a = list.insert("a"), b = list.insert("b"), c = list.insert("c")
+        #expect(list.keysByRecency == ["c", "b", "a"] && list.leastRecent?.key == "a")
+        list.touch(a)
+        #expect(list.keysByRecency == ["a", "c", "b"])
+        list.touch(a)  // already the newest
+        list.remove(c)  // from the middle
+        #expect(list.keysByRecency == ["a", "b"] && list.count == 2)
+        let d = list.insert("d")
+        #expect(d == c)  // the freed slot is used again
+        list.remove(b)  // the oldest
+        #expect(list.keysByRecency == ["d", "a"] && list.leastRecent?.key == "a")
+        list.remove(d)  // the newest
+        list.remove(a)
+        #expect(list.keysByRecency.isEmpty && list.leastRecent == nil && list.count == 0)
+        _ = list.insert("e")
+        #expect(list.keysByRecency == ["e"] && list.leastRecent?.key == "e")
     }
 }

@@ -649,9 +649,11 @@ struct TokenManagerTests {
             await fixture.emulator.clearRequests()
             var configuration = TokenRefresher.Configuration.openAtOnce
             configuration.window = .seconds(3_600)
-            let refresher = TokenRefresher(manager: fixture.manager(), configuration: configuration)
+            let manager = fixture.manager()
+            let refresher = TokenRefresher(manager: manager, configuration: configuration)
             #expect(await refresher.refreshDue() == ["org-acme"])
             #expect(await fixture.refreshCalls().compactMap(\.organizationID) == ["org-acme"])
+            #expect(manager.cachedTokenCount == 0, "the refresher does not fill the cache with the rows it visits")
             #expect(try await fixture.vault.load(organizationID: "org-acme")!.expiresAt > Date().addingTimeInterval(20 * 3_600))
         }
     }

@@ -104,12 +104,17 @@ public protocol TokenStore: Sendable {
     /// what the background refresher renews, found through the (status, expires_at, organization_id) index.
     func dueForRefresh(before deadline: Date, after cursor: DueCursor?, limit: Int) async throws -> [DueCursor]
 
-    /// Re-seals one batch of rows not sealed under `keyID`, in one transaction that locks those rows:
-    /// each row is replaced by `reseal(row)` unless a concurrent writer already changed its key.
-    /// - Returns: How many rows were re-sealed; 0 when none is left.
+    /// Re-seals one batch of rows not sealed under `keyID`, the first `limit` by organization id after
+    /// `cursor` (`nil`: from the start), in one transaction that locks those rows: each row is replaced
+    /// by `reseal(row)` unless a concurrent writer already changed its key. The cursor keeps a pass
+    /// over the table linear: a batch starts where the last one stopped instead of skipping every
+    /// row already moved.
+    /// - Returns: How many rows were re-sealed (fewer than `limit` only when the pass reached the
+    ///   end), and the organization id of the last, the cursor for the next batch.
     func resealBatch(
-        notSealedUnder keyID: String, limit: Int, _ reseal: (SealedInstallation) throws -> SealedInstallation
-    ) async throws -> Int
+        notSealedUnder keyID: String, after cursor: String?, limit: Int,
+        _ reseal: (SealedInstallation) throws -> SealedInstallation
+    ) async throws -> (count: Int, last: String?)
 
     /// The app token of an OAuth client, or `nil`.
     func loadAppToken(clientID: String) async throws -> SealedAppToken?

@@ -83,24 +83,36 @@ public struct TokenVault: Sendable {
 
     /// Re-encrypts every row not sealed under the active key, one batch per transaction. Safe while
     /// other processes use the store, and resumable: rows already moved are not selected again.
+    ///
+    /// Each pass walks the table once by organization id, a batch starting where the last stopped.
+    /// A pass that moved rows is followed by another from the start, which finds a row a process still
+    /// running with the old key wrote behind the cursor; the run ends with a pass that moved nothing.
     /// - Parameters:
     ///   - batchSize: Rows per transaction.
     ///   - maxBatches: Stop after this many batches (`nil`: until done).
     /// - Returns: How many rows were re-encrypted.
     /// - Throws: ``TokenDecryptionError`` naming the organization when a row's key is not in the ring;
     ///   the batch holding it is rolled back, earlier batches stay done.
-    public func rotateKeys(batchSize: Int = 100, maxBatches: Int? = nil) async throws -> Int {
+    public func rotateKeys(batchSize: Int = 1_000, maxBatches: Int? = nil) async throws -> Int {
         precondition(batchSize > 0, "batchSize must be positive")
         let keyRing = self.keyRing
         var total = 0
         var batches = 0
+        var cursor: String?
+        var movedThisPass = 0
         while maxBatches.map({ batches < $0 }) ?? true {
-            let count = try await store.resealBatch(notSealedUnder: keyRing.activeKeyID, limit: batchSize) { row in
+            let (count, last) = try await store.resealBatch(notSealedUnder: keyRing.activeKeyID, after: cursor, limit: batchSize) { row in
                 try keyRing.seal(keyRing.open(row))
             }
             total += count
             batches += 1
-            if count == 0 { break }
+            movedThisPass += count
+            cursor = last ?? cursor
+            if count < batchSize {  // the end of this pass
+                if movedThisPass == 0 { break }
+                cursor = nil
+                movedThisPass = 0
+            }
         }
         if maxBatches.map({ batches < $0 }) ?? true {
             total += try await store.resealAppTokens(notSealedUnder: keyRing.activeKeyID) { token in

@@ -16,9 +16,8 @@ package struct RefreshCoordinator: Sendable {
         package var nextAttempt: Date
         /// With refresh ahead: the seconds left below which the background refresh starts (0 without).
         package var refreshAheadBelow: TimeInterval
-        /// When it was last handed out or stored, on the coordinator's use counter (least recently
-        /// used entries go first when the cache is full).
-        package var lastUsed: UInt64 = 0
+        /// Its place in the order of last use (least recently used entries go first when the cache is full).
+        package var slot: Int = -1
     }
 
     /// What a load or refresh produced: a token, and when the next refresh may be tried
@@ -105,8 +104,8 @@ package struct RefreshCoordinator: Sendable {
     /// At most this many cached tokens; past it the least recently used go (``TokenManager/Configuration/cacheCapacity``).
     package let cacheCapacity: Int
     private var cache: [String: CachedToken] = [:]
-    /// Counts uses, to order cached tokens by last use.
-    private var uses: UInt64 = 0
+    /// The cached organizations by last use.
+    private var recency = RecencyList()
     private var organizations: [String: Organization] = [:]
     private var appToken: AppToken?
     private var appTokenFlight: AppTokenFlight?
@@ -128,9 +127,8 @@ package struct RefreshCoordinator: Sendable {
     /// A caller wants the organization's access token at `now`.
     package mutating func accessToken(_ organizationID: String, now: Date) -> Access {
         if let index = cache.index(forKey: organizationID) {
-            uses &+= 1
-            cache.values[index].lastUsed = uses
             let cached = cache.values[index]
+            recency.touch(cached.slot)
             let left = cached.token.expiresAt.timeIntervalSince(now)
             // Fresh, or inside the margin but backing off while the token still works.
             if left > refreshMargin || (now < cached.nextAttempt && left > 0) { return .serve(cached.token) }
@@ -170,20 +168,35 @@ package struct RefreshCoordinator: Sendable {
 
     /// The leader is done: a token is cached (unless the organization was evicted meanwhile) and the
     /// flight ends. The leader then hands the result to the followers (``Flight/finish(_:)``).
-    /// Two dictionary look-ups: one in `organizations`, one to insert or replace the cached token.
-    package mutating func finish(_ lead: Lead, of organizationID: String, with result: Result<Outcome, any Error>) {
+    /// Three dictionary look-ups: one in `organizations`, two to find and store the cached token.
+    /// - Parameter addingToCache: `false` for the background refresher, which walks every due
+    ///   installation: it replaces a cached token but does not add one (the cache holds what callers
+    ///   use, not what the refresher happened to visit).
+    package mutating func finish(
+        _ lead: Lead, of organizationID: String, with result: Result<Outcome, any Error>, addingToCache: Bool = true
+    ) {
         guard let index = organizations.index(forKey: organizationID) else { return }
         if case .success(let outcome) = result, organizations.values[index].generation == lead.generation {
-            uses &+= 1
-            // The refresh-ahead point is drawn only when refresh ahead is on: a random number is a
-            // system call (getrandom) on every cold load otherwise.
-            let replaced = cache.updateValue(
-                CachedToken(
+            let slot: Int?
+            if let cachedSlot = cache[organizationID]?.slot {
+                // A refresh by the background refresher is not a use.
+                if addingToCache { recency.touch(cachedSlot) }
+                slot = cachedSlot
+            } else {
+                slot = addingToCache ? recency.insert(organizationID) : nil
+            }
+            if let slot {
+                // The refresh-ahead point is drawn only when refresh ahead is on: a random number is a
+                // system call (getrandom) on every cold load otherwise.
+                cache[organizationID] = CachedToken(
                     token: outcome.token, nextAttempt: outcome.nextAttempt,
-                    refreshAheadBelow: refreshAhead ? policy.refreshAheadPoint(margin: refreshMargin) : 0, lastUsed: uses),
-                forKey: organizationID)
-            // The new entry was used last, so it is not among those evicted.
-            if replaced == nil, cache.count > cacheCapacity { evictLeastRecentlyUsed() }
+                    refreshAheadBelow: refreshAhead ? policy.refreshAheadPoint(margin: refreshMargin) : 0, slot: slot)
+                // The new entry was used last, so it is not the one evicted.
+                if cache.count > cacheCapacity, let (oldestSlot, oldest) = recency.leastRecent {
+                    recency.remove(oldestSlot)
+                    cache.removeValue(forKey: oldest)
+                }
+            }
         }
         if organizations.values[index].flight === lead.flight { organizations.values[index].flight = nil }
         if organizations.values[index].isIdle { organizations.remove(at: index) }
@@ -203,22 +216,15 @@ package struct RefreshCoordinator: Sendable {
         }
     }
 
-    /// Brings the cache back under its capacity: drops the least recently used past it, and a
-    /// sixteenth of the capacity more with them, so that the sort is paid once per that many new
-    /// tokens, not on each.
-    private mutating func evictLeastRecentlyUsed() {
-        let excess = cache.count - cacheCapacity + cacheCapacity / 16
-        guard excess > 0 else { return }
-        let oldest = cache.map { ($0.value.lastUsed, $0.key) }.sorted { $0.0 < $1.0 }.prefix(excess)
-        for (_, organizationID) in oldest { cache.removeValue(forKey: organizationID) }
-    }
-
     /// How many tokens are cached.
     package var cachedCount: Int { cache.count }
 
+    /// The cached organizations from the most to the least recently used (walks the cache: for tests).
+    package var cachedByRecency: [String] { recency.keysByRecency }
+
     /// Forgets the organization's cached token; a flight running now will not cache its result.
     package mutating func evict(_ organizationID: String) {
-        cache.removeValue(forKey: organizationID)
+        if let removed = cache.removeValue(forKey: organizationID) { recency.remove(removed.slot) }
         // Without a flight there is no leader whose result could still arrive.
         if let index = organizations.index(forKey: organizationID), organizations.values[index].flight != nil {
             organizations.values[index].generation &+= 1
@@ -228,6 +234,7 @@ package struct RefreshCoordinator: Sendable {
     /// Forgets every cached token; no flight running now will cache its result.
     package mutating func evictAll() {
         cache.removeAll()
+        recency = RecencyList()
         for (organizationID, organization) in organizations where organization.flight != nil {
             organizations[organizationID]!.generation &+= 1
         }

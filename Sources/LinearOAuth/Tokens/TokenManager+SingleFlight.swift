@@ -26,7 +26,9 @@ extension TokenManager {
         } catch {
             result = .failure(error)
         }
-        state.withLock { $0.finish(lead, of: organizationID, with: result) }
+        // The background refresher (the one caller that skips busy rows) refreshes what is cached but
+        // does not fill the cache with every row it visits.
+        state.withLock { $0.finish(lead, of: organizationID, with: result, addingToCache: !skipIfBusy) }
         let token = result.map(\.token)
         // A cancelled leader fails with a CancellationError (``loadOrRefresh(_:force:window:skipIfBusy:)``
         // turns what a cancellation interrupted into one), and its followers then join again.

@@ -41,7 +41,7 @@ struct KeysCommand: AsyncParsableCommand {
         @OptionGroup var keys: KeyOptions
 
         @Option(help: "Rows per transaction.")
-        var batchSize = 100
+        var batchSize = 1_000
 
         func validate() throws {
             guard batchSize > 0 else { throw ValidationError("--batch-size must be positive") }
