@@ -70,13 +70,15 @@ extension PostgresTokenStore {
                 ORDER BY organization_id LIMIT \(limit)
                 """
         case .containing(let text):
-            // strpos, not LIKE: the text's % and _ are plain characters. lower() of ASCII only, as SQLite.
+            // strpos, not LIKE: the text's % and _ are plain characters. lower() under the "C" collation
+            // folds ASCII letters only, as SQLite's does, byte by byte: at a million rows a search that
+            // finds nothing took 1.6 s this way and 12 s with translate(), which walks characters.
             let needle = InstallationSearch.lowercasedASCII(text)
             query = """
                 SELECT \(unescaped: TokenSchema.metadataColumnList) FROM linear_tokens WHERE organization_id > \(after)
-                AND (strpos(translate(organization_id, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz'), \(needle)) > 0
-                    OR strpos(translate(coalesce(organization_name, ''), 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz'), \(needle)) > 0
-                    OR strpos(translate(coalesce(url_key, ''), 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz'), \(needle)) > 0)
+                AND (strpos(lower(organization_id COLLATE "C"), \(needle)) > 0
+                    OR strpos(lower(coalesce(organization_name, '') COLLATE "C"), \(needle)) > 0
+                    OR strpos(lower(coalesce(url_key, '') COLLATE "C"), \(needle)) > 0)
                 ORDER BY organization_id LIMIT \(limit)
                 """
         }

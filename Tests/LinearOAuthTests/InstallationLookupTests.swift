@@ -64,6 +64,7 @@ struct InstallationLookupTests {
                 Self.installation("org-3", name: "100% Real_Name", urlKey: "real"),
                 Self.installation("org-acmeish", name: nil, urlKey: nil),
                 Self.installation("org-5", name: "Initech", urlKey: "acme-labs"),
+                Self.installation("org-6", name: "ÉCOLE Ärzte", urlKey: nil),
             ])
             func ids(_ search: InstallationSearch, after: String? = nil, limit: Int = 100) async throws -> [String] {
                 try await test.store.metadata(matching: search, after: after, limit: limit).map(\.organizationID)
@@ -75,6 +76,11 @@ struct InstallationLookupTests {
             #expect(try await ids(.containing("l_n")) == ["org-3"])
             #expect(try await ids(.containing("_")) == ["org-3"])
             #expect(try await ids(.containing("nothing")) == [])
+            // ASCII letters fold, others do not (in both stores): É is not é.
+            #expect(try await ids(.containing("COLE ä")) == [])
+            #expect(try await ids(.containing("cole Ä")) == ["org-6"])
+            #expect(try await ids(.containing("école")) == [])
+            #expect(try await ids(.containing("ÉCOLE")) == ["org-6"])
             #expect(try await ids(.all, limit: 2) == ["org-1", "org-2"])
             #expect(try await ids(.all, after: "org-2", limit: 2) == ["org-3", "org-5"])
             #expect(try await ids(.containing("acme"), after: "org-1") == ["org-5", "org-acmeish"])
@@ -82,7 +88,7 @@ struct InstallationLookupTests {
             #expect(try await ids(.urlKey("ACME")) == [])
             // The store's answer and the in-memory rule agree.
             let all = try await test.store.listMetadata()
-            for text in ["ACME", "glob", "%", "l_n", "org"] {
+            for text in ["ACME", "glob", "%", "l_n", "org", "cole Ä", "école", "ÉCOLE"] {
                 #expect(try await ids(.containing(text)) == all.filter { InstallationSearch.containing(text).matches($0) }.map(\.organizationID))
             }
         }
