@@ -274,6 +274,25 @@ struct CLITests {
         expectOneLineError(try await cli.run("migrate", "--database-connections", "0"), status: 2, mentioning: ["LINEAR_OAUTH_DATABASE_CONNECTIONS"])
         expectOneLineError(try await cli.run("migrate", extra: ["LINEAR_OAUTH_DATABASE_CONNECTIONS": "many"]), status: 2,
                            mentioning: ["LINEAR_OAUTH_DATABASE_CONNECTIONS"])
+        // A negative number is the option's value (not a missing one), and serve names a bad setting
+        // before it asks for the secrets it lacks, flag or variable.
+        expectOneLineError(try await cli.run("migrate", "--database-connections", "-3"), status: 2,
+                           mentioning: ["LINEAR_OAUTH_DATABASE_CONNECTIONS", "negative"])
+        expectOneLineError(try await cli.run("keys", "rotate", "--batch-size", "-5"), status: 2, mentioning: ["--batch-size", "positive"])
+        for (arguments, environment, mentioning) in [
+            (["--token-cache-size", "0"], [:], ["LINEAR_OAUTH_TOKEN_CACHE_SIZE", "at least 1"]),
+            (["--token-cache-size", "-1"], [:], ["LINEAR_OAUTH_TOKEN_CACHE_SIZE", "negative"]),
+            (["--token-cache-size", "abc"], [:], ["--token-cache-size", "abc"]),
+            ([], ["LINEAR_OAUTH_TOKEN_CACHE_SIZE": "abc"], ["LINEAR_OAUTH_TOKEN_CACHE_SIZE", "whole number"]),
+            ([], ["LINEAR_OAUTH_TOKEN_CACHE_SIZE": "0"], ["LINEAR_OAUTH_TOKEN_CACHE_SIZE", "at least 1"]),
+            (["--max-connections", "0"], [:], ["LINEAR_OAUTH_MAX_CONNECTIONS", "at least 1"]),
+            (["--idle-timeout", "-1"], [:], ["idle time-out", "positive"]),
+        ] as [([String], [String: String], [String])] {
+            let output = try await runProcess(
+                BuiltProducts.url("linear-oauth"), ["serve", "--port", "0"] + arguments, environment: childEnvironment(environment),
+                currentDirectory: directory.path)
+            expectOneLineError(output, status: 2, mentioning: mentioning)
+        }
     }
 
     @Test("every command's help names its flags and the environment variables behind them")

@@ -33,7 +33,7 @@ struct DoctorCommand: AsyncParsableCommand {
 
     @OptionGroup var secrets: ServiceSecretOptions
 
-    @Option(name: .customLong("max-clock-skew"), help: ArgumentHelp(
+    @Option(name: .customLong("max-clock-skew"), parsing: .unconditional, help: ArgumentHelp(
         "Seconds the clock may differ from Linear's. (env: LINEAR_OAUTH_MAX_CLOCK_SKEW; default: 30)", valueName: "seconds"))
     var maxClockSkew: Double?
 

@@ -40,7 +40,7 @@ struct KeysCommand: AsyncParsableCommand {
         @OptionGroup var store: StoreOptions
         @OptionGroup var keys: KeyOptions
 
-        @Option(help: "Rows per transaction.")
+        @Option(parsing: .unconditional, help: "Rows per transaction.")
         var batchSize = 1_000
 
         func validate() throws {

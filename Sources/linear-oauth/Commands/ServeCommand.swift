@@ -54,26 +54,26 @@ struct ServeCommand: AsyncParsableCommand {
         "Where to send the admin after an install (else a page naming the workspace). (env: LINEAR_OAUTH_SUCCESS_URL)", valueName: "url"))
     var successURL: String?
 
-    @Option(name: .customLong("deauthorization-threshold"), help: ArgumentHelp(
+    @Option(name: .customLong("deauthorization-threshold"), parsing: .unconditional, help: ArgumentHelp(
         "At most this many installations are marked reauthorization_required within the window; further invalid_grant answers are a suspected configuration fault (tokens kept, /readyz degraded). 0: off. (env: LINEAR_OAUTH_DEAUTHORIZATION_THRESHOLD; default: 3)",
         valueName: "count"))
     var deauthorizationThreshold: Int?
 
-    @Option(name: .customLong("deauthorization-window"), help: ArgumentHelp(
+    @Option(name: .customLong("deauthorization-window"), parsing: .unconditional, help: ArgumentHelp(
         "The de-authorization breaker's window in seconds. (env: LINEAR_OAUTH_DEAUTHORIZATION_WINDOW; default: 600)", valueName: "seconds"))
     var deauthorizationWindow: Double?
 
-    @Option(name: .customLong("uninstall-webhook-tolerance"), help: ArgumentHelp(
+    @Option(name: .customLong("uninstall-webhook-tolerance"), parsing: .unconditional, help: ArgumentHelp(
         "Seconds an uninstall webhook may be late (Linear retries failed deliveries for hours); other webhooks must be within 60 s. (env: LINEAR_OAUTH_UNINSTALL_WEBHOOK_TOLERANCE; default: 86400)",
         valueName: "seconds"))
     var uninstallWebhookTolerance: Double?
 
-    @Option(name: .customLong("install-rate-limit"), help: ArgumentHelp(
+    @Option(name: .customLong("install-rate-limit"), parsing: .unconditional, help: ArgumentHelp(
         "Install-flow requests a minute per client address (/oauth/authorize, /oauth/callback), in bursts of up to a third of it; past it 429. 0: no limit. (env: LINEAR_OAUTH_INSTALL_RATE_LIMIT; default: 30)",
         valueName: "requests"))
     var installRateLimit: Int?
 
-    @Option(name: .customLong("token-cache-size"), help: ArgumentHelp(
+    @Option(name: .customLong("token-cache-size"), parsing: .unconditional, help: ArgumentHelp(
         "Access tokens kept in memory at most (about 500 bytes each); past it the least recently used go, and are read again from the database when asked for. (env: LINEAR_OAUTH_TOKEN_CACHE_SIZE; default: 100000)",
         valueName: "count"))
     var tokenCacheSize: Int?
@@ -86,22 +86,22 @@ struct ServeCommand: AsyncParsableCommand {
         "The service is behind a reverse proxy: the client's address is the last X-Forwarded-For entry. Without a proxy that sets it, clients could claim any address. (env: LINEAR_OAUTH_TRUST_PROXY)"))
     var trustProxy = false
 
-    @Option(name: .customLong("max-pending-installs"), help: ArgumentHelp(
+    @Option(name: .customLong("max-pending-installs"), parsing: .unconditional, help: ArgumentHelp(
         "Installs in progress at most; past it /oauth/authorize answers 503. (env: LINEAR_OAUTH_MAX_PENDING_INSTALLS; default: 10000)",
         valueName: "count"))
     var maxPendingInstalls: Int?
 
-    @Option(name: .customLong("idle-timeout"), help: ArgumentHelp(
+    @Option(name: .customLong("idle-timeout"), parsing: .unconditional, help: ArgumentHelp(
         "Seconds a connection may stay silent (also between keep-alive requests) before it is closed. (env: LINEAR_OAUTH_IDLE_TIMEOUT; default: 60)",
         valueName: "seconds"))
     var idleTimeout: Double?
 
-    @Option(name: .customLong("header-timeout"), help: ArgumentHelp(
+    @Option(name: .customLong("header-timeout"), parsing: .unconditional, help: ArgumentHelp(
         "Seconds a request head that has begun may take to arrive whole; a slower client is disconnected. (env: LINEAR_OAUTH_HEADER_TIMEOUT; default: 10)",
         valueName: "seconds"))
     var headerTimeout: Double?
 
-    @Option(name: .customLong("max-connections"), help: ArgumentHelp(
+    @Option(name: .customLong("max-connections"), parsing: .unconditional, help: ArgumentHelp(
         "Open connections at most; more are closed at once. (env: LINEAR_OAUTH_MAX_CONNECTIONS; default: 1000, less when the process may open fewer files)",
         valueName: "count"))
     var maxConnections: Int?
@@ -115,6 +115,27 @@ struct ServeCommand: AsyncParsableCommand {
 
     func run() async throws {
         var settings = try await self.settings.settings()
+        // The service's own settings are read and checked first, before anything starts and before the
+        // required secrets: a bad value is named even when something else is missing too.
+        let cacheCapacity = try settings.count(
+            "LINEAR_OAUTH_TOKEN_CACHE_SIZE", flag: tokenCacheSize, default: TokenManager.Configuration().cacheCapacity)
+        guard cacheCapacity > 0 else { throw ValidationError("LINEAR_OAUTH_TOKEN_CACHE_SIZE must be at least 1") }
+        let deauthorizationThreshold = try settings.count(
+            "LINEAR_OAUTH_DEAUTHORIZATION_THRESHOLD", flag: deauthorizationThreshold,
+            default: TokenManager.Configuration().deauthorizationThreshold)
+        let deauthorizationWindow = try settings.seconds(
+            "LINEAR_OAUTH_DEAUTHORIZATION_WINDOW", flag: deauthorizationWindow, default: 600, name: "the de-authorization window")
+        let uninstallTolerance = try settings.seconds(
+            "LINEAR_OAUTH_UNINSTALL_WEBHOOK_TOLERANCE", flag: uninstallWebhookTolerance, default: 86_400, name: "the uninstall webhook tolerance")
+        let perMinute = try settings.count("LINEAR_OAUTH_INSTALL_RATE_LIMIT", flag: installRateLimit, default: 30)
+        let trustsProxy = try settings.isOn("LINEAR_OAUTH_TRUST_PROXY", flag: trustProxy)
+        let maxPending = try settings.count("LINEAR_OAUTH_MAX_PENDING_INSTALLS", flag: maxPendingInstalls, default: 10_000)
+        var limits = LinearOAuthConnectionLimits()
+        limits.idleTimeout = try settings.seconds("LINEAR_OAUTH_IDLE_TIMEOUT", flag: idleTimeout, default: 60, name: "the idle time-out")
+        limits.headerTimeout = try settings.seconds("LINEAR_OAUTH_HEADER_TIMEOUT", flag: headerTimeout, default: 10, name: "the header time-out")
+        limits.maxConnections = try settings.count(
+            "LINEAR_OAUTH_MAX_CONNECTIONS", flag: maxConnections, default: min(1_000, Self.openFileLimit() - 128))
+        guard limits.maxConnections > 0 else { throw ValidationError("LINEAR_OAUTH_MAX_CONNECTIONS must be at least 1") }
         var listenPort = self.port
         try await checkCanListen(host: host, port: listenPort)
         var emulatorInstance: LinearEmulator?
@@ -146,14 +167,14 @@ struct ServeCommand: AsyncParsableCommand {
         managerConfiguration.refreshAhead = true
         // Development: a grant whose client was never recorded is not the emulator's; never refresh it.
         managerConfiguration.adoptsUnboundGrants = !emulator
-        managerConfiguration.cacheCapacity = try settings.count(
-            "LINEAR_OAUTH_TOKEN_CACHE_SIZE", flag: tokenCacheSize, default: managerConfiguration.cacheCapacity)
-        guard managerConfiguration.cacheCapacity > 0 else { throw ValidationError("LINEAR_OAUTH_TOKEN_CACHE_SIZE must be at least 1") }
-        managerConfiguration.deauthorizationThreshold = try settings.count(
-            "LINEAR_OAUTH_DEAUTHORIZATION_THRESHOLD", flag: deauthorizationThreshold, default: managerConfiguration.deauthorizationThreshold)
-        managerConfiguration.deauthorizationWindow = try settings.seconds(
-            "LINEAR_OAUTH_DEAUTHORIZATION_WINDOW", flag: deauthorizationWindow, default: 600, name: "the de-authorization window")
+        managerConfiguration.cacheCapacity = cacheCapacity
+        managerConfiguration.deauthorizationThreshold = deauthorizationThreshold
+        managerConfiguration.deauthorizationWindow = deauthorizationWindow
         var configuration = LinearOAuthServerConfiguration(apiKeys: keys.map(Secret.init), webhookSecret: Secret(webhookSecret))
+        configuration.uninstallWebhookTolerance = uninstallTolerance
+        configuration.installRateLimit = perMinute == 0 ? nil : .init(burst: max(1, perMinute / 3), perMinute: perMinute)
+        configuration.trustProxy = trustsProxy
+        configuration.maxPendingInstalls = maxPending
         configuration.installURL = settings.string("LINEAR_OAUTH_INSTALL_URL", flag: installURL)
             ?? clientConfiguration.redirectURI.map { $0.replacingOccurrences(of: "/oauth/callback", with: "/oauth/authorize") }
         configuration.successURL = settings.string("LINEAR_OAUTH_SUCCESS_URL", flag: successURL)
@@ -164,18 +185,6 @@ struct ServeCommand: AsyncParsableCommand {
                 directory: DevelopmentSetup.directoryName + "/", apiKeyFile: DevelopmentSetup.directoryName + "/api-key")
         }
         configuration.prometheus = registry
-        configuration.uninstallWebhookTolerance = try settings.seconds(
-            "LINEAR_OAUTH_UNINSTALL_WEBHOOK_TOLERANCE", flag: uninstallWebhookTolerance, default: 86_400, name: "the uninstall webhook tolerance")
-        let perMinute = try settings.count("LINEAR_OAUTH_INSTALL_RATE_LIMIT", flag: installRateLimit, default: 30)
-        configuration.installRateLimit = perMinute == 0 ? nil : .init(burst: max(1, perMinute / 3), perMinute: perMinute)
-        configuration.trustProxy = try settings.isOn("LINEAR_OAUTH_TRUST_PROXY", flag: trustProxy)
-        configuration.maxPendingInstalls = try settings.count("LINEAR_OAUTH_MAX_PENDING_INSTALLS", flag: maxPendingInstalls, default: 10_000)
-        var limits = LinearOAuthConnectionLimits()
-        limits.idleTimeout = try settings.seconds("LINEAR_OAUTH_IDLE_TIMEOUT", flag: idleTimeout, default: 60, name: "the idle time-out")
-        limits.headerTimeout = try settings.seconds("LINEAR_OAUTH_HEADER_TIMEOUT", flag: headerTimeout, default: 10, name: "the header time-out")
-        limits.maxConnections = try settings.count(
-            "LINEAR_OAUTH_MAX_CONNECTIONS", flag: maxConnections, default: min(1_000, Self.openFileLimit() - 128))
-        guard limits.maxConnections > 0 else { throw ValidationError("LINEAR_OAUTH_MAX_CONNECTIONS must be at least 1") }
         if let scopes = settings.list("LINEAR_OAUTH_SCOPES", flag: scopes) {
             configuration.scopes = scopes
             managerConfiguration.installScopes = scopes

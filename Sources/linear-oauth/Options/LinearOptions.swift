@@ -25,7 +25,7 @@ struct LinearOptions: ParsableArguments {
     var authorizeURL: String?
 
     @Option(
-        name: .customLong("refresh-margin"),
+        name: .customLong("refresh-margin"), parsing: .unconditional,
         help: ArgumentHelp("Refresh when the access token expires within this many seconds. (env: LINEAR_OAUTH_REFRESH_MARGIN; default: 600)", valueName: "seconds"))
     var refreshMargin: Double?
 

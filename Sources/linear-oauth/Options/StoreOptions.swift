@@ -14,14 +14,14 @@ struct StoreOptions: ParsableArguments {
     var databaseURL: String?
 
     @Option(
-        name: .customLong("lock-timeout"),
+        name: .customLong("lock-timeout"), parsing: .unconditional,
         help: ArgumentHelp(
             "Seconds to wait for another process's refresh or write lock. (env: LINEAR_OAUTH_LOCK_TIMEOUT; default: 35, longer than two Linear calls)",
             valueName: "seconds"))
     var lockTimeout: Double?
 
     @Option(
-        name: .customLong("database-connections"),
+        name: .customLong("database-connections"), parsing: .unconditional,
         help: ArgumentHelp(
             "PostgreSQL connections this process opens at most (not used with SQLite); serve opens them all at start and keeps them. A refresh holds one while it calls Linear. (env: LINEAR_OAUTH_DATABASE_CONNECTIONS; default: 20)",
             valueName: "count"))
