@@ -3,7 +3,9 @@
 //   LINEAR_OAUTH_BENCHMARKS=1 swift package benchmark --target ServiceBenchmarks
 //
 // 1. GET /v1/installations/{org}/access-token against a bare Hummingbird route returning a constant
-//    body of the same size, with the same client and concurrency: throughput and p99 latency.
+//    body of the same size, with the same client and concurrency: throughput and p99 latency. Both
+//    on the HTTP server `serve` runs (`LinearOAuthServer.httpServer`: its connection limit and slow
+//    client guard), and the token route with `serve`'s Prometheus metrics.
 // 2. Resident memory of a TokenManager holding 100,000 cached installations.
 import AsyncHTTPClient
 import Benchmark
@@ -16,6 +18,7 @@ import LinearOAuthServer
 import LinearOAuthSQLite
 import LinearOAuthTestSupport
 import NIOCore
+import Prometheus
 
 final class ServiceSetup: @unchecked Sendable {
     static let shared = ServiceSetup()
@@ -40,13 +43,19 @@ final class ServiceSetup: @unchecked Sendable {
         let store = try SQLiteTokenStore(path: directory.path + "/bench.sqlite", maxConnections: 8)
         try await store.migrate()
         vault = TokenVault(store: store, keyRing: try KeyRing(keys: [("bench", SymmetricKey(size: .bits256))]))
-        manager = TokenManager(vault: vault, linear: linear)
+        // As serve: the manager's metrics go to the registry GET /metrics shows.
+        let registry = PrometheusCollectorRegistry()
+        var managerConfiguration = TokenManager.Configuration()
+        managerConfiguration.metricsFactory = PrometheusMetricsFactory(registry: registry)
+        managerConfiguration.refreshAhead = true
+        manager = TokenManager(vault: vault, linear: linear, configuration: managerConfiguration)
         let grant = try await emulator.mintGrant(organizationID: "org-acme")
         try await vault.save(Installation(
             organizationID: "org-acme", appUserID: "app-user-acme", accessToken: Secret(grant.accessToken),
             refreshToken: Secret(grant.refreshToken!), expiresAt: Date().addingTimeInterval(86_400), scopes: ["read", "write"]))
-        let server = LinearOAuthServer(
-            manager: manager, configuration: LinearOAuthServerConfiguration(apiKeys: [Secret(apiKey)], webhookSecret: Secret("bench")))
+        var configuration = LinearOAuthServerConfiguration(apiKeys: [Secret(apiKey)], webhookSecret: Secret("bench"))
+        configuration.prometheus = registry
+        let server = LinearOAuthServer(manager: manager, configuration: configuration)
         serviceURL = try await Self.run(server.router()) + "/v1/installations/org-acme/access-token"
         // The bare route answers a body of the same size as the token answer.
         let sample = try await get(serviceURL)
@@ -60,7 +69,7 @@ final class ServiceSetup: @unchecked Sendable {
     static func run(_ router: Router<LinearOAuthRequestContext>) async throws -> String {
         let (stream, continuation) = AsyncStream<Int>.makeStream()
         let app = Application(
-            router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+            router: router, server: LinearOAuthServer.httpServer(), configuration: .init(address: .hostname("127.0.0.1", port: 0)),
             onServerRunning: { continuation.yield($0.localAddress?.port ?? 0); continuation.finish() })
         Task { try await app.run() }
         var iterator = stream.makeAsyncIterator()

@@ -40,6 +40,8 @@ struct DaySimulation {
         var expiresAt: Date
         /// Whether it happened during the background passes of its step (else while clients asked).
         var duringPasses: Bool
+        /// Which instance made it.
+        var instance: Int
     }
 
     struct Outcome: Sendable {
@@ -127,7 +129,7 @@ struct DaySimulation {
         var stores: [any TokenStore] = []
         var managers: [TokenManager] = []
         var refreshers: [TokenRefresher] = []
-        for _ in 0..<instances {
+        for instance in 0..<instances {
             let store = try await openStore()
             stores.append(store)
             var configuration = TokenManager.Configuration()
@@ -137,7 +139,9 @@ struct DaySimulation {
                 switch event {
                 case .refreshed(let organizationID, let expiresAt):
                     let duringPasses = passing.withLock { $0 }
-                    refreshes.withLock { $0.append(Refresh(organizationID: organizationID, at: clock.now, expiresAt: expiresAt, duringPasses: duringPasses)) }
+                    refreshes.withLock {
+                        $0.append(Refresh(organizationID: organizationID, at: clock.now, expiresAt: expiresAt, duringPasses: duringPasses, instance: instance))
+                    }
                 case .refreshFailed(let organizationID, let reason):
                     failures.withLock { $0.append("\(organizationID): refresh failed: \(reason)") }
                 case .reauthorizationRequired(let organizationID, let reason):
@@ -240,6 +244,7 @@ struct DaySimulation {
                 + "per minute \(String(format: "%.2f", minute))x, per 5 min \(String(format: "%.2f", fiveMinutes))x, per hour \(String(format: "%.2f", hour))x",
             "day: busiest minutes (emulated time since the start): \(peaks.joined(separator: ", "))",
             "day: \(byPasses) refreshes by the background passes, \(outcome.refreshes.count - byPasses) while clients asked",
+            "day: refreshes per instance (the due work split, each row by one): \((0..<instances).map { instance in String(outcome.refreshes.lazy.filter { $0.instance == instance }.count) }.joined(separator: " / "))",
             "day: cached tokens per instance at the end: \(outcome.cachedTokens)",
             "day: real refreshes per second achieved: \(String(format: "%.0f", Double(outcome.refreshes.count) / max(wall, 1e-9)))",
         ]

@@ -441,9 +441,20 @@ struct ScaleTests {
                 #expect((after - afterOne) * 1024 < count * 100, "the library's manager grew by \(after - afterOne) kB over a second pass of \(count)")
                 report.add("touched all \(count) installations (\(ReportFormat.rate(count, touchTime)) a second), library defaults: \(cached) cached (capacity \(capacity)); this process's memory \(before / 1024) MB before, \(afterOne / 1024) MB after one pass, \(after / 1024) MB after two")
 
-                // 9. keys rotate next to bare batched UPDATEs of precomputed values of the same size.
-                let rotated = try TokenVault(store: test.store, keyRing: KeyRing(parsing: TestSecrets.keyEntry(id: "k2") + "," + keyEntry))
-                let rotateTime = try await ContinuousClock().measure { _ = try await rotated.rotateKeys(batchSize: 1000) }
+                // 9. `keys rotate` (the command, its default batches of 1,000) next to bare batched UPDATEs
+                // of precomputed values of the same size.
+                let newKey = TestSecrets.keyEntry(id: "k2")
+                let rotateOutput = FileManager.default.temporaryDirectory.appendingPathComponent("scale-rotate-\(UUID().uuidString).txt").path
+                defer { try? FileManager.default.removeItem(atPath: rotateOutput) }
+                let rotateStarted = ContinuousClock.now
+                let (rotateStatus, rotateKilobytes) = try await peakMemory(
+                    ["keys", "rotate"], environment: environment.merging(["LINEAR_OAUTH_ENCRYPTION_KEYS": newKey + "," + keyEntry]) { $1 },
+                    output: rotateOutput)
+                let rotateTime = ContinuousClock.now - rotateStarted
+                #expect(rotateStatus == 0)
+                let rotateSummary = (try? String(contentsOfFile: rotateOutput, encoding: .utf8)) ?? ""
+                #expect(rotateSummary.contains("re-encrypted \(count) installations"), "\(rotateSummary)")
+                #expect(try await test.store.page(after: nil, limit: 1, matching: .notSealedUnder(keyID: "k2")).isEmpty, "every row under k2")
                 let sample = try #require(try await test.store.load(organizationID: ids[0]))
                 let bareTime = try await ContinuousClock().measure {
                     try await test.withPostgresConnection { bare in
@@ -460,7 +471,7 @@ struct ScaleTests {
                         }
                     }
                 }
-                report.add("keys rotate: \(ReportFormat.rate(count, rotateTime)) rows/s vs bare batched UPDATEs \(ReportFormat.rate(count, bareTime)) rows/s = \(String(format: "%.2f", rotateTime.seconds / bareTime.seconds))x (goal 2x)")
+                report.add("keys rotate (the command): \(ReportFormat.rate(count, rotateTime)) rows/s, peak memory \(rotateKilobytes / 1024) MB, vs bare batched UPDATEs \(ReportFormat.rate(count, bareTime)) rows/s = \(String(format: "%.2f", rotateTime.seconds / bareTime.seconds))x (goal 2x)")
                 _ = emulator
             }
         }

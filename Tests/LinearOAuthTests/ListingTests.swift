@@ -46,6 +46,49 @@ struct ListingTests {
         }
     }
 
+    @Test("paging while installations come and go: each one there throughout is listed once, in order; a cursor past the end is an empty last page",
+          arguments: StoreKind.allCases)
+    func apiPagesWhileRowsChange(kind: StoreKind) async throws {
+        try await withManagerFixture(kind) { fixture in
+            let ids = (0..<60).map { String(format: "org-%04d", $0 * 10) }
+            try await fixture.vault.save(ids.map { Fixtures.installation($0, expiresIn: 3600) })
+            try await withServer(fixture) { url, _ async throws in
+                let auth = [("Authorization", "Bearer \(serverAPIKey)")]
+                func page(_ query: String) async throws -> HTTPAnswer {
+                    try await RawHTTP.request(.GET, url + "/v1/installations" + query, headers: auth)
+                }
+                func rows(_ answer: HTTPAnswer) -> [String] {
+                    (answer.json["installations"] as? [[String: Any]] ?? []).compactMap { $0["organization_id"] as? String }
+                }
+                var seen: [String] = []
+                var deleted: Set<String> = []
+                var cursor: String?
+                var round = 0
+                repeat {
+                    let answer = try await page("?limit=7" + (cursor.map { "&after=\(RawHTTP.encode($0))" } ?? ""))
+                    #expect(answer.status == 200)
+                    seen += rows(answer)
+                    cursor = answer.json["next"] as? String
+                    // Between pages: one installed behind the cursor, one ahead of it, and one ahead removed.
+                    round += 1
+                    let behind = String(format: "org-%04d-new-%02d", 0, round), ahead = String(format: "org-%04d-new", 590 - round)
+                    try await fixture.vault.save([Fixtures.installation(behind, expiresIn: 3600), Fixtures.installation(ahead, expiresIn: 3600)])
+                    if let last = seen.last, let victim = ids.last(where: { $0 > last && !deleted.contains($0) }), round % 2 == 0 {
+                        _ = try await fixture.vault.store.delete(organizationID: victim)
+                        deleted.insert(victim)
+                    }
+                } while cursor != nil
+                #expect(seen == seen.sorted() && Set(seen).count == seen.count, "in order, none twice")
+                let throughout = ids.filter { !deleted.contains($0) }
+                #expect(throughout.allSatisfy(seen.contains), "every installation there throughout was listed")
+                #expect(!deleted.isEmpty && deleted.allSatisfy { !seen.contains($0) })
+                // A cursor past every id: an empty page without next.
+                let past = try await page("?after=\(RawHTTP.encode("zzzz"))")
+                #expect(past.status == 200 && rows(past).isEmpty && past.json["next"] == nil)
+            }
+        }
+    }
+
     @Test("installations list streams a thousand rows at a time, as a table or one JSON array, every row once", arguments: StoreKind.allCases)
     func cliStreams(kind: StoreKind) async throws {
         try await withCLI(kind) { cli, test, key in

@@ -168,34 +168,34 @@ package struct RefreshCoordinator: Sendable {
 
     /// The leader is done: a token is cached (unless the organization was evicted meanwhile) and the
     /// flight ends. The leader then hands the result to the followers (``Flight/finish(_:)``).
-    /// Three dictionary look-ups: one in `organizations`, two to find and store the cached token.
+    /// Two dictionary look-ups on the cold path: one in `organizations`, one to store the token.
     /// - Parameter addingToCache: `false` for the background refresher, which walks every due
-    ///   installation: it replaces a cached token but does not add one (the cache holds what callers
-    ///   use, not what the refresher happened to visit).
+    ///   installation: it replaces a cached token but does not add one, nor count as a use (the cache
+    ///   holds what callers use, not what the refresher happened to visit).
     package mutating func finish(
         _ lead: Lead, of organizationID: String, with result: Result<Outcome, any Error>, addingToCache: Bool = true
     ) {
         guard let index = organizations.index(forKey: organizationID) else { return }
         if case .success(let outcome) = result, organizations.values[index].generation == lead.generation {
-            let slot: Int?
-            if let cachedSlot = cache[organizationID]?.slot {
-                // A refresh by the background refresher is not a use.
-                if addingToCache { recency.touch(cachedSlot) }
-                slot = cachedSlot
-            } else {
-                slot = addingToCache ? recency.insert(organizationID) : nil
-            }
-            if let slot {
-                // The refresh-ahead point is drawn only when refresh ahead is on: a random number is a
-                // system call (getrandom) on every cold load otherwise.
-                cache[organizationID] = CachedToken(
-                    token: outcome.token, nextAttempt: outcome.nextAttempt,
-                    refreshAheadBelow: refreshAhead ? policy.refreshAheadPoint(margin: refreshMargin) : 0, slot: slot)
-                // The new entry was used last, so it is not the one evicted.
-                if cache.count > cacheCapacity, let (oldestSlot, oldest) = recency.leastRecent {
+            // The refresh-ahead point is drawn only when refresh ahead is on: a random number is a
+            // system call (getrandom) on every cold load otherwise.
+            let refreshAheadBelow = refreshAhead ? policy.refreshAheadPoint(margin: refreshMargin) : 0
+            if addingToCache {
+                // A new slot, the most recently used, whether or not a token was cached: one hash of
+                // the id. A replaced token's old slot is let go.
+                let slot = recency.insert(organizationID)
+                let entry = CachedToken(token: outcome.token, nextAttempt: outcome.nextAttempt, refreshAheadBelow: refreshAheadBelow, slot: slot)
+                if let replaced = cache.updateValue(entry, forKey: organizationID) {
+                    recency.remove(replaced.slot)
+                } else if cache.count > cacheCapacity, let (oldestSlot, oldest) = recency.leastRecent {
+                    // The new entry was used last, so it is not the one evicted.
                     recency.remove(oldestSlot)
                     cache.removeValue(forKey: oldest)
                 }
+            } else if let cached = cache.index(forKey: organizationID) {
+                cache.values[cached] = CachedToken(
+                    token: outcome.token, nextAttempt: outcome.nextAttempt, refreshAheadBelow: refreshAheadBelow,
+                    slot: cache.values[cached].slot)
             }
         }
         if organizations.values[index].flight === lead.flight { organizations.values[index].flight = nil }
