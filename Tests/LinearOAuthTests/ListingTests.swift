@@ -4,6 +4,16 @@ import LinearOAuthTestSupport
 import NIOHTTP1
 import Testing
 
+/// One page of `GET /v1/installations` with the test server's API key.
+private func listingPage(_ url: String, _ query: String) async throws -> HTTPAnswer {
+    try await RawHTTP.request(.GET, url + "/v1/installations" + query, headers: [("Authorization", "Bearer \(serverAPIKey)")])
+}
+
+/// The organization ids of a listing page, in order.
+private func rows(_ answer: HTTPAnswer) -> [String] {
+    (answer.json["installations"] as? [[String: Any]] ?? []).compactMap { $0["organization_id"] as? String }
+}
+
 /// Listing installations a page at a time: the API by a cursor, the command line streaming.
 @Suite("Listing installations at any size", .capturesLogs)
 struct ListingTests {
@@ -13,13 +23,7 @@ struct ListingTests {
             let ids = (0..<250).map { String(format: "org-%04d", $0) }
             try await fixture.vault.save(ids.map { Fixtures.installation($0, expiresIn: 3600) })
             try await withServer(fixture) { url, _ async throws in
-                let auth = [("Authorization", "Bearer \(serverAPIKey)")]
-                func page(_ query: String) async throws -> HTTPAnswer {
-                    try await RawHTTP.request(.GET, url + "/v1/installations" + query, headers: auth)
-                }
-                func rows(_ answer: HTTPAnswer) -> [String] {
-                    (answer.json["installations"] as? [[String: Any]] ?? []).compactMap { $0["organization_id"] as? String }
-                }
+                let page = { (query: String) in try await listingPage(url, query) }
                 let first = try await page("")
                 #expect(first.status == 200 && rows(first) == Array(ids.prefix(100)))
                 let next = try #require(first.json["next"] as? String)
@@ -53,13 +57,7 @@ struct ListingTests {
             let ids = (0..<60).map { String(format: "org-%04d", $0 * 10) }
             try await fixture.vault.save(ids.map { Fixtures.installation($0, expiresIn: 3600) })
             try await withServer(fixture) { url, _ async throws in
-                let auth = [("Authorization", "Bearer \(serverAPIKey)")]
-                func page(_ query: String) async throws -> HTTPAnswer {
-                    try await RawHTTP.request(.GET, url + "/v1/installations" + query, headers: auth)
-                }
-                func rows(_ answer: HTTPAnswer) -> [String] {
-                    (answer.json["installations"] as? [[String: Any]] ?? []).compactMap { $0["organization_id"] as? String }
-                }
+                let page = { (query: String) in try await listingPage(url, query) }
                 var seen: [String] = []
                 var deleted: Set<String> = []
                 var cursor: String?
