@@ -192,6 +192,32 @@ struct TokenManagerTests {
         }
     }
 
+    @Test("a caller that joins the background refresher's flight gets its token, and it is cached then (not otherwise)")
+    func callerJoinsRefresherFlight() async throws {
+        try await withManagerFixture(.sqlite) { fixture in
+            try await fixture.install("org-acme", expiresIn: 1800)
+            let store = CountingStore(fixture.test.store)
+            let manager = testManager(vault: TokenVault(store: store, keyRing: fixture.vault.keyRing), linear: fixture.linear)
+            // Alone, the refresher's flight caches nothing.
+            _ = try await manager.refreshIfExpiring(within: .seconds(3_600), for: "org-acme")
+            #expect(manager.cachedTokenCount == 0)
+            // The refresher leads again (forced by a wide window), held in its load; a caller joins it.
+            store.heldLoads.close()
+            let refresh = Task { try await manager.refreshIfExpiring(within: .seconds(200_000), for: "org-acme") }
+            try await waitUntil("the refresher's load to be held") { store.heldLoads.waitingCount == 1 }
+            let caller = Task { try await manager.accessToken(for: "org-acme") }
+            try await waitUntil("the caller to follow the refresher's flight") { manager.waitingCallers(for: "org-acme") == 1 }
+            store.heldLoads.open()
+            let refreshed = try await refresh.value
+            let served = try await caller.value
+            #expect(served.token == refreshed.token)
+            #expect(manager.cachedTokenCount == 1, "the token a caller waited for is cached")
+            let loads = store.calls("load")
+            _ = try await manager.accessToken(for: "org-acme")
+            #expect(store.calls("load") == loads, "served from the cache")
+        }
+    }
+
     @Test("4 processes with 25 callers each on one expired installation: exactly one refresh", arguments: StoreKind.allCases)
     func concurrentProcesses(kind: StoreKind) async throws {
         try await withManagerFixture(kind) { fixture in

@@ -27,8 +27,10 @@ extension TokenManager {
             result = .failure(error)
         }
         // The background refresher (the one caller that skips busy rows) refreshes what is cached but
-        // does not fill the cache with every row it visits.
-        state.withLock { $0.finish(lead, of: organizationID, with: result, addingToCache: !skipIfBusy) }
+        // does not fill the cache with every row it visits, unless callers joined its flight: then the
+        // token is in use. (Read only on the refresher's path: the cold path pays nothing for it.)
+        let addingToCache = !skipIfBusy || lead.flight.waiting > 0
+        state.withLock { $0.finish(lead, of: organizationID, with: result, addingToCache: addingToCache) }
         let token = result.map(\.token)
         // A cancelled leader fails with a CancellationError (``loadOrRefresh(_:force:window:skipIfBusy:)``
         // turns what a cancellation interrupted into one), and its followers then join again.
