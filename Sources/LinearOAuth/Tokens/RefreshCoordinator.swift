@@ -17,7 +17,7 @@ package struct RefreshCoordinator: Sendable {
         /// With refresh ahead: the seconds left below which the background refresh starts (0 without).
         package var refreshAheadBelow: TimeInterval
         /// Its place in the order of last use (least recently used entries go first when the cache is full).
-        package var slot: Int = -1
+        package var slot: Int
     }
 
     /// What a load or refresh produced: a token, and when the next refresh may be tried

@@ -74,7 +74,7 @@ struct ServeCommand: AsyncParsableCommand {
     var installRateLimit: Int?
 
     @Option(name: .customLong("token-cache-size"), parsing: .unconditional, help: ArgumentHelp(
-        "Access tokens kept in memory at most (about 500 bytes each); past it the least recently used go, and are read again from the database when asked for. (env: LINEAR_OAUTH_TOKEN_CACHE_SIZE; default: 100000)",
+        "Access tokens kept in memory at most (about 620 bytes each); past it the least recently used goes, and is read again from the database when asked for. (env: LINEAR_OAUTH_TOKEN_CACHE_SIZE; default: 100000)",
         valueName: "count"))
     var tokenCacheSize: Int?
 
@@ -117,12 +117,12 @@ struct ServeCommand: AsyncParsableCommand {
         var settings = try await self.settings.settings()
         // The service's own settings are read and checked first, before anything starts and before the
         // required secrets: a bad value is named even when something else is missing too.
-        let cacheCapacity = try settings.count(
-            "LINEAR_OAUTH_TOKEN_CACHE_SIZE", flag: tokenCacheSize, default: TokenManager.Configuration().cacheCapacity)
+        let defaults = TokenManager.Configuration()
+        let cacheCapacity = try settings.count("LINEAR_OAUTH_TOKEN_CACHE_SIZE", flag: tokenCacheSize, default: defaults.cacheCapacity)
         guard cacheCapacity > 0 else { throw ValidationError("LINEAR_OAUTH_TOKEN_CACHE_SIZE must be at least 1") }
         let deauthorizationThreshold = try settings.count(
             "LINEAR_OAUTH_DEAUTHORIZATION_THRESHOLD", flag: deauthorizationThreshold,
-            default: TokenManager.Configuration().deauthorizationThreshold)
+            default: defaults.deauthorizationThreshold)
         let deauthorizationWindow = try settings.seconds(
             "LINEAR_OAUTH_DEAUTHORIZATION_WINDOW", flag: deauthorizationWindow, default: 600, name: "the de-authorization window")
         let uninstallTolerance = try settings.seconds(
