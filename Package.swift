@@ -229,6 +229,14 @@ if benchmarksEnabled {
             path: "Benchmarks/ColdPathCount"
         )
     )
+    // The cached path over many keys in instructions (Scripts/callgrind-hot-path.sh), for the same reason.
+    package.targets.append(
+        .executableTarget(
+            name: "HotPathCount",
+            dependencies: ["LinearOAuth", "LinearOAuthSQLite", "LinearOAuthTestSupport"],
+            path: "Benchmarks/HotPathCount"
+        )
+    )
     // The storm in instructions (Scripts/callgrind-storm.sh), for the same reason.
     package.targets.append(
         .executableTarget(

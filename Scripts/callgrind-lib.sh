@@ -2,7 +2,7 @@
 # benchmarks, in a build folder of their own), strips its debug information (valgrind cannot read
 # what Swift emits; totals do not need it), and counts one run's instructions with callgrind.
 #
-#   source Scripts/callgrind-lib.sh; callgrind_prepare PRODUCT; callgrind_count MODE N WHAT
+#   source Scripts/callgrind-lib.sh; callgrind_prepare PRODUCT; callgrind_count MODE N WHAT [ARGUMENTS...]
 #
 # Sourcing it moves the caller to the package's folder, and `callgrind_prepare` sets the caller's
 # EXIT trap (to remove the stripped copy).
@@ -21,12 +21,13 @@ callgrind_prepare() {
     objcopy --strip-debug "$(LINEAR_OAUTH_BENCHMARKS=1 swift build -c release --scratch-path .build-bench --show-bin-path)/$product" "$callgrind_binary"
 }
 
-# Prints the instructions of one run of the prepared executable with MODE and N; fails unless its
-# output has the line "MODE: N <what>".
+# Prints the instructions of one run of the prepared executable with MODE and N (and any further
+# arguments after N); fails unless its output has the line "MODE: N <what>".
 callgrind_count() {
     local mode="$1" n="$2" what="$3" out count
+    shift 3
     out="$(mktemp)"
-    if ! valgrind --tool=callgrind --callgrind-out-file=/dev/null "$callgrind_binary" "$mode" "$n" >"$out" 2>&1 \
+    if ! valgrind --tool=callgrind --callgrind-out-file=/dev/null "$callgrind_binary" "$mode" "$n" "$@" >"$out" 2>&1 \
         || ! grep -q "^$mode: $n $what" "$out"; then
         cat "$out" >&2
         rm -f "$out"
