@@ -237,6 +237,14 @@ if benchmarksEnabled {
             path: "Benchmarks/HotPathCount"
         )
     )
+    // The bare route that Scripts/wrk-token-api.sh loads next to `serve`'s token route.
+    package.targets.append(
+        .executableTarget(
+            name: "BareRoute",
+            dependencies: ["LinearOAuthServer", .product(name: "Hummingbird", package: "hummingbird")],
+            path: "Benchmarks/BareRoute"
+        )
+    )
     // The storm in instructions (Scripts/callgrind-storm.sh), for the same reason.
     package.targets.append(
         .executableTarget(
