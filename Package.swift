@@ -245,6 +245,20 @@ if benchmarksEnabled {
             path: "Benchmarks/BareRoute"
         )
     )
+    // The token API's request in instructions (Scripts/callgrind-token-api.sh), for the same reason.
+    package.targets.append(
+        .executableTarget(
+            name: "ServeCount",
+            dependencies: [
+                "LinearOAuth", "LinearOAuthSQLite", "LinearOAuthServer", "LinearOAuthTestSupport",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            path: "Benchmarks/ServeCount"
+        )
+    )
     // The storm in instructions (Scripts/callgrind-storm.sh), for the same reason.
     package.targets.append(
         .executableTarget(

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The token API against a bare route, out of process: wrk (a C load generator, apt-get install wrk)
 # loads `linear-oauth serve`'s GET /v1/installations/{org}/access-token and a bare Hummingbird route
-# answering as many bytes (Benchmarks/BareRoute, on the HTTP server serve runs), each its own
+# at the same path answering as many bytes (Benchmarks/BareRoute, on the HTTP server serve runs), each its own
 # process, alternately, ROUNDS times (which goes first alternates too), and prints each round's
 # requests a second and their ratio, and the median ratio (goal: at least 0.9x).
 #
@@ -65,7 +65,7 @@ bytes="$(curl -s -H 'Authorization: Bearer bench-key' "$token_url" | wc -c)"
 bare_port="$(free_port)"
 "$bin/BareRoute" "$bare_port" "$bytes" >"$work/bare.log" 2>&1 &
 pids+=($!)
-bare_url="http://127.0.0.1:$bare_port/bare"
+bare_url="http://127.0.0.1:$bare_port/v1/installations/org-acme/access-token"
 wait_for "$bare_url"
 
 # Requests a second of one wrk run against URL (after a 2 s warm-up run).

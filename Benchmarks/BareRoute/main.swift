@@ -4,7 +4,7 @@
 // token route is the route's own work (the API key check, the token manager, the JSON, metrics).
 // Built only with LINEAR_OAUTH_BENCHMARKS=1.
 //
-//   BareRoute PORT BYTES      (listens on 127.0.0.1:PORT, answers GET /bare until stopped)
+//   BareRoute PORT BYTES      (listens on 127.0.0.1:PORT, answers GET /v1/installations/ORG/access-token until stopped)
 import Foundation
 import Hummingbird
 import LinearOAuthServer
@@ -17,6 +17,7 @@ guard arguments.count == 3, let port = Int(arguments[1]), let bytes = Int(argume
 }
 let body = ByteBuffer(repeating: UInt8(ascii: "x"), count: bytes)
 let router = Router(context: LinearOAuthRequestContext.self)
-router.get("/bare") { _, _ in Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: body)) }
+// At the token route's path, with its parameter: the same request bytes, parsed and routed alike.
+router.get("/v1/installations/:organization/access-token") { _, _ in Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: body)) }
 let app = Application(router: router, server: LinearOAuthServer.httpServer(), configuration: .init(address: .hostname("127.0.0.1", port: port)))
 try await app.runService()

@@ -62,8 +62,9 @@ final class ServiceSetup: @unchecked Sendable {
         tokenBodySize = sample.readableBytes
         let constant = ByteBuffer(repeating: UInt8(ascii: "x"), count: tokenBodySize)
         let bare = Router(context: LinearOAuthRequestContext.self)
-        bare.get("/bare") { _, _ in Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: constant)) }
-        bareURL = try await Self.run(bare) + "/bare"
+        // At the token route's path, with its parameter: the same request bytes, parsed and routed alike.
+        bare.get("/v1/installations/:organization/access-token") { _, _ in Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: constant)) }
+        bareURL = try await Self.run(bare) + "/v1/installations/org-acme/access-token"
     }
 
     static func run(_ router: Router<LinearOAuthRequestContext>) async throws -> String {
