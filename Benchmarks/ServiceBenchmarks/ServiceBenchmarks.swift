@@ -2,8 +2,8 @@
 //
 //   LINEAR_OAUTH_BENCHMARKS=1 swift package benchmark --target ServiceBenchmarks
 //
-// 1. GET /v1/installations/{org}/access-token against a bare Hummingbird route returning a constant
-//    body of the same size, with the same client and concurrency: throughput and p99 latency. Both
+// 1. GET /v1/installations/{org}/access-token against a bare Hummingbird route at the same path
+//    returning a constant body of the same size, with the same client and concurrency: throughput and p99 latency. Both
 //    on the HTTP server `serve` runs (`LinearOAuthServer.httpServer`: its connection limit and slow
 //    client guard), and the token route with `serve`'s Prometheus metrics.
 // 2. Resident memory of a TokenManager holding 100,000 cached installations.
