@@ -49,12 +49,15 @@ extension FaultSuite {
                     try await cluster.restart()
                     watch.enter(.recovering)
                     let restarted = ContinuousClock.now
+                    // A probe that fails in transport (a pooled connection closed under it, seen once in CI
+                    // as remoteConnectionClosed) is "not yet", as a 503 is: the watch's own requests, not
+                    // these probes, are what must see no transport errors.
                     try await waitUntil(timeout: .seconds(60), "the service to answer every organization again") {
                         for organization in organizations {
-                            let answer = try await RawHTTP.request(.GET, serve.url + "/v1/installations/\(organization)/access-token", headers: world.authorization)
-                            guard answer.status == 200 else { return false }
+                            let answer = try? await RawHTTP.request(.GET, serve.url + "/v1/installations/\(organization)/access-token", headers: world.authorization)
+                            guard answer?.status == 200 else { return false }
                         }
-                        return try await RawHTTP.request(.GET, serve.url + "/readyz").status == 200
+                        return (try? await RawHTTP.request(.GET, serve.url + "/readyz"))?.status == 200
                     }
                     let recovery = ContinuousClock.now - restarted
                     watch.enter(.recovered)
